@@ -1,0 +1,206 @@
+//! `autoheal`, the operator CLI (CONTRACT §2): replay any event through exactly what the Lambda
+//! functions run, or run the smoke test by hand.
+
+use std::io::Read;
+use std::process::ExitCode;
+
+use crate::aws::Aws;
+use crate::config::Config;
+use crate::intake;
+use crate::report::{Outcome, Report};
+use crate::run::{self, Deps, Function, RunError, RunOptions};
+
+const USAGE: &str = "\
+autoheal: the ViewerAtlas runbook, unattended (same code as the Lambda functions)
+
+USAGE:
+  autoheal handle [--dry-run] [--text] [FILE]   run what the matching function would run for one event
+                                                (FILE, or stdin); prints the report as JSON
+  autoheal smoke-test [--text]                  the runbook's smoke test; exit 0 if it passes, 1 if not
+  autoheal help [COMMAND]                       this text
+
+OPTIONS:
+  --dry-run   every read and check runs; nothing mutates AWS and nothing is published;
+              intended actions appear with status `planned` (AUTOHEAL_DRY_RUN=true does the same)
+  --text      print the report as the on-call engineer reads it, instead of JSON
+
+EXIT STATUS (handle):
+  0  the run completed, whatever its outcome
+  1  the run itself failed (e.g. the report could not be published)
+  2  the event or the configuration is invalid; nothing was changed
+
+Settings come from the environment (README: Configuration). AWS_ENDPOINT_URL points every client
+at an emulator.";
+
+const HANDLE_HELP: &str = "\
+autoheal handle [--dry-run] [--text] [FILE]
+
+Reads one event (FILE, or stdin when absent) in any shape a function accepts: EventBridge alarm
+state change, SNS-delivered alarm, direct alarm action, Scheduled Event, Secrets Manager CloudTrail
+event, ECS task or deployment state change. Runs what that function would run, publishes the report
+(unless --dry-run) and prints it as one JSON object on stdout.";
+
+const SMOKE_HELP: &str = "\
+autoheal smoke-test [--text]
+
+The runbook's smoke test (VIEWERATLAS.md §5), without the ten-minute wait: cluster, task
+definitions, collector service, rollout, running count, recent logs, snapshot and analysis
+freshness, schedule targets. Exit 0 when it passes, 1 when not. Nothing is published.";
+
+struct Args {
+    dry_run: bool,
+    text: bool,
+    file: Option<String>,
+}
+
+fn parse_flags(rest: &[String], allow_file: bool) -> Result<Args, String> {
+    let mut a = Args { dry_run: false, text: false, file: None };
+    for arg in rest {
+        match arg.as_str() {
+            "--dry-run" if allow_file => a.dry_run = true,
+            "--text" => a.text = true,
+            s if s.starts_with('-') && s != "-" => return Err(format!("unknown option {s}")),
+            s if allow_file && a.file.is_none() => a.file = Some(s.to_string()),
+            s => return Err(format!("unexpected argument {s:?}")),
+        }
+    }
+    Ok(a)
+}
+
+fn fail(code: u8, msg: impl std::fmt::Display) -> ExitCode {
+    eprintln!("autoheal: {msg}");
+    ExitCode::from(code)
+}
+
+pub fn main(args: Vec<String>) -> ExitCode {
+    let Some(cmd) = args.first() else {
+        eprintln!("{USAGE}");
+        return ExitCode::from(2);
+    };
+    let rest = &args[1..];
+    let wants_help = rest.iter().any(|a| a == "--help" || a == "-h");
+    match cmd.as_str() {
+        "help" | "--help" | "-h" => {
+            match rest.first().map(String::as_str) {
+                Some("handle") => println!("{HANDLE_HELP}"),
+                Some("smoke-test") => println!("{SMOKE_HELP}"),
+                _ => println!("{USAGE}"),
+            }
+            ExitCode::SUCCESS
+        }
+        "handle" if wants_help => {
+            println!("{HANDLE_HELP}");
+            ExitCode::SUCCESS
+        }
+        "smoke-test" if wants_help => {
+            println!("{SMOKE_HELP}");
+            ExitCode::SUCCESS
+        }
+        "handle" => match parse_flags(rest, true) {
+            Ok(a) => handle(a),
+            Err(e) => fail(2, format!("handle: {e} (see autoheal help handle)")),
+        },
+        "smoke-test" => match parse_flags(rest, false) {
+            Ok(a) => smoke(a),
+            Err(e) => fail(2, format!("smoke-test: {e} (see autoheal help smoke-test)")),
+        },
+        other => fail(2, format!("unknown command {other:?} (try autoheal help)")),
+    }
+}
+
+fn read_event(file: Option<&str>) -> Result<String, String> {
+    let mut buf = String::new();
+    match file {
+        None | Some("-") => std::io::stdin().read_to_string(&mut buf).map_err(|e| format!("reading stdin: {e}"))?,
+        Some(path) => {
+            return std::fs::read_to_string(path).map_err(|e| format!("reading {path}: {e}"));
+        }
+    };
+    Ok(buf)
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))
+}
+
+fn print_report(report: &Report, text: bool) {
+    if text {
+        print!("{}", report.text());
+    } else {
+        match serde_json::to_string_pretty(report) {
+            Ok(j) => println!("{j}"),
+            Err(e) => eprintln!("autoheal: could not encode the report: {e}"),
+        }
+    }
+}
+
+fn load_config() -> Result<Config, ExitCode> {
+    Config::from_env().map_err(|e| fail(2, e))
+}
+
+fn handle(a: Args) -> ExitCode {
+    crate::telemetry::init();
+    let raw = match read_event(a.file.as_deref()) {
+        Ok(r) => r,
+        Err(e) => return fail(2, e),
+    };
+    // The event is judged before anything else, so bad input never reaches AWS.
+    let event: serde_json::Value = match serde_json::from_str(&raw) {
+        Ok(v) => v,
+        Err(e) => return fail(2, intake::IntakeError::NotJson(e.to_string())),
+    };
+    if let Err(e) = intake::parse(&event) {
+        return fail(2, e);
+    }
+    let config = match load_config() {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(e) => return fail(1, e),
+    };
+    rt.block_on(async {
+        let aws = Aws::connect(&config).await;
+        let deps = Deps { config, aws };
+        match run::handle(&deps, Function::Any, &event, RunOptions { dry_run: a.dry_run }).await {
+            Ok(report) => {
+                print_report(&report, a.text);
+                ExitCode::SUCCESS
+            }
+            Err(RunError::Publish { report, source }) => {
+                print_report(&report, a.text);
+                fail(1, source)
+            }
+            Err(e) if e.is_invalid_input() => fail(2, e),
+            Err(e) => fail(1, e),
+        }
+    })
+}
+
+fn smoke(a: Args) -> ExitCode {
+    crate::telemetry::init();
+    let config = match load_config() {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(e) => return fail(1, e),
+    };
+    rt.block_on(async {
+        let aws = Aws::connect(&config).await;
+        let deps = Deps { config, aws };
+        let report = run::smoke_test(&deps).await;
+        print_report(&report, a.text);
+        if report.outcome == Outcome::Healthy {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        }
+    })
+}

@@ -1,0 +1,229 @@
+//! One run: event in, playbook chosen, report out (published, logged, measured).
+//!
+//! The Lambda functions and `autoheal handle` both come through [`handle`], so a replayed event does
+//! exactly what the function would have done.
+
+use serde_json::Value;
+
+use crate::aws::Aws;
+use crate::clock::{now_epoch, rfc3339};
+use crate::config::Config;
+use crate::freshness;
+use crate::intake::{self, AlarmState, IntakeError, Trigger};
+use crate::publish::{self, PublishError};
+use crate::report::{Outcome, Playbook, Report, TriggerKind, TriggerRef};
+
+/// What every run borrows: validated settings and the SDK clients. Built once per process.
+#[derive(Debug, Clone)]
+pub struct Deps {
+    pub config: Config,
+    pub aws: Aws,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RunOptions {
+    /// Reads and checks only: no mutation, no publish (CONTRACT §2). Also set by AUTOHEAL_DRY_RUN.
+    pub dry_run: bool,
+}
+
+/// Which function received the event; each accepts only its own trigger kinds. The CLI is `Any`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Function {
+    Any,
+    FreshnessCheck,
+}
+
+impl Function {
+    fn accepts(self, t: &Trigger) -> bool {
+        match self {
+            Function::Any => true,
+            Function::FreshnessCheck => matches!(t, Trigger::Schedule(_)),
+        }
+    }
+    fn name(self) -> &'static str {
+        match self {
+            Function::Any => "autoheal",
+            Function::FreshnessCheck => "freshness-check",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The event cannot be handled (exit 2): nothing was read or changed.
+    #[error(transparent)]
+    Invalid(#[from] IntakeError),
+    #[error("{function} does not handle {kind} events (it was sent trigger {id})")]
+    WrongFunction { function: &'static str, kind: String, id: String },
+    /// The run finished but its report could not be delivered (exit 1; Lambda retries).
+    #[error("{source}")]
+    Publish {
+        report: Box<Report>,
+        #[source]
+        source: PublishError,
+    },
+}
+
+impl RunError {
+    pub fn is_invalid_input(&self) -> bool {
+        matches!(self, RunError::Invalid(_) | RunError::WrongFunction { .. })
+    }
+}
+
+pub async fn handle(deps: &Deps, function: Function, event: &Value, opts: RunOptions) -> Result<Report, RunError> {
+    let trigger = intake::parse(event)?;
+    if !function.accepts(&trigger) {
+        let r = trigger.reference();
+        return Err(RunError::WrongFunction {
+            function: function.name(),
+            kind: serde_json::to_value(r.kind).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default(),
+            id: r.id,
+        });
+    }
+    let dry_run = opts.dry_run || deps.config.dry_run;
+    tracing::info!(trigger = ?trigger.reference(), dry_run, "run started");
+    let report = dispatch(deps, &trigger, dry_run).await;
+    finish(deps, report, dry_run, !matches!(trigger, Trigger::OwnReport { .. })).await
+}
+
+/// Runs the smoke test on demand (`autoheal smoke-test`): nothing is published.
+pub async fn smoke_test(deps: &Deps) -> Report {
+    let trigger = TriggerRef { kind: TriggerKind::Manual, id: format!("manual-{}", now_epoch()), name: "smoke-test".into() };
+    let mut report = freshness_report(deps, trigger).await;
+    report.finished_at = rfc3339(now_epoch());
+    report
+}
+
+async fn dispatch(deps: &Deps, trigger: &Trigger, _dry_run: bool) -> Report {
+    let cfg = &deps.config;
+    match trigger {
+        Trigger::Schedule(_) => freshness_report(deps, trigger.reference()).await,
+        Trigger::OwnReport { subject, .. } => ignored(
+            trigger,
+            Playbook::None,
+            format!(
+                "this is Autoheal's own report ({}) delivered back by the alerts topic; never acted on",
+                subject.as_deref().unwrap_or("no subject")
+            ),
+        ),
+        Trigger::Alarm(a) if a.state != AlarmState::Alarm => ignored(
+            trigger,
+            Playbook::None,
+            format!("alarm {} is {}, not ALARM: nothing to heal", a.name, a.state.name()),
+        ),
+        Trigger::Alarm(a) => not_automated(trigger, alarm_playbook(cfg, &a.name), format!("alarm {} is in ALARM", a.name)),
+        Trigger::SecretChange(s) => not_automated(trigger, Playbook::SecretRotation, format!("{} on {}", s.event_name, s.secret_id)),
+        Trigger::TaskChange(t) => {
+            let playbook = if t.family == cfg.vod_family { Playbook::VodFailure } else { Playbook::AnalysisFailure };
+            not_automated(trigger, playbook, format!("task of {} is {}", t.family, t.last_status))
+        }
+        Trigger::Deployment(d) => not_automated(trigger, Playbook::Rollback, format!("{} for {}", d.event_name, d.service)),
+    }
+}
+
+/// Which runbook playbook an alarm name points to (VIEWERATLAS.md §1 names).
+pub fn alarm_playbook(_cfg: &Config, alarm: &str) -> Playbook {
+    let a = alarm.to_ascii_lowercase();
+    if a.contains("snapshot-stalled") || a.contains("collector-unavailable") || a.contains("ecscollector-unavailable") {
+        Playbook::NoNewSnapshots
+    } else if a.contains("error-spike") {
+        Playbook::ChannelDiscovery
+    } else {
+        Playbook::None
+    }
+}
+
+fn ignored(trigger: &Trigger, playbook: Playbook, reason: String) -> Report {
+    let mut r = Report::new(trigger.reference(), playbook);
+    r.outcome = Outcome::Ignored;
+    r.reason = reason;
+    r
+}
+
+/// A trigger whose playbook is not automated yet: say so, and hand the runbook to a human.
+fn not_automated(trigger: &Trigger, playbook: Playbook, what: String) -> Report {
+    let mut r = Report::new(trigger.reference(), playbook);
+    r.outcome = Outcome::Escalated;
+    r.reason = format!("{what}; Autoheal does not automate {} yet", playbook.name());
+    r.next_steps.push(format!("Follow {} ({}) by hand", playbook.runbook_section(), playbook.name()));
+    r
+}
+
+async fn freshness_report(deps: &Deps, trigger: TriggerRef) -> Report {
+    let now = now_epoch();
+    let findings = freshness::run(&deps.aws, &deps.config, now).await;
+    let mut r = Report::new(trigger, Playbook::SmokeTest);
+    let failing: Vec<&str> = findings.failing_checks_names();
+    let errors = findings.checks.iter().filter(|c| c.status == crate::report::CheckStatus::Error).count();
+    let fails = findings.checks.iter().filter(|c| c.status == crate::report::CheckStatus::Fail).count();
+    if failing.is_empty() {
+        r.outcome = Outcome::Healthy;
+        r.reason = match findings.check(freshness::ROLLOUT) {
+            Some(c) if c.status == crate::report::CheckStatus::Skipped => {
+                "all checks passed; a collector rollout is in progress".to_string()
+            }
+            _ => "all checks passed".to_string(),
+        };
+    } else {
+        r.outcome = if fails > 0 { Outcome::Escalated } else { Outcome::Failed };
+        let lead = findings
+            .checks
+            .iter()
+            .find(|c| c.status == crate::report::CheckStatus::Fail)
+            .or_else(|| findings.checks.iter().find(|c| c.status == crate::report::CheckStatus::Error));
+        r.reason = match lead {
+            Some(c) if failing.len() == 1 => format!("{}: {}", c.name, c.detail),
+            Some(c) => format!("{} checks failed ({}); first: {}", failing.len(), failing.join(", "), c.detail),
+            None => "checks failed".to_string(),
+        };
+        for p in findings.applicable_playbooks() {
+            r.next_steps.push(next_step_for(p));
+        }
+        if errors > 0 {
+            r.next_steps.push(format!(
+                "{errors} check(s) could not run (status error): check Autoheal's IAM permissions and the AWS API health, then re-run `autoheal smoke-test`"
+            ));
+        }
+    }
+    r.applicable_playbooks = findings.applicable_playbooks();
+    r.checks = findings.checks;
+    r
+}
+
+fn next_step_for(p: Playbook) -> String {
+    let how = match p {
+        Playbook::NoNewSnapshots => "collector not producing: check service health and running count, auth/API errors in /ecs/vieweratlas-collector, Twitch secrets, and S3_BUCKET/S3_PREFIX in the task definition",
+        Playbook::AnalysisFailure => "analysis output is stale: check /ecs/vieweratlas-analysis logs (it exits 0 on failure), confirm fresh inputs, trigger one manual run",
+        Playbook::Schedules => "schedule targets are pinned to an old task-definition revision: re-run create-schedules.sh (or put-targets with the newest revision)",
+        Playbook::Rollback => "the deployment itself looks broken: identify the current revisions and image tags and consider rolling back to the last known-good revision",
+        _ => "see the runbook",
+    };
+    format!("{} {}: {how}", p.runbook_section(), p.name())
+}
+
+async fn finish(deps: &Deps, mut report: Report, dry_run: bool, may_publish: bool) -> Result<Report, RunError> {
+    report.finished_at = rfc3339(now_epoch());
+    report.dry_run = dry_run;
+    crate::telemetry::emit_metrics(&report);
+    tracing::info!(
+        outcome = report.outcome.name(),
+        playbook = report.playbook.name(),
+        reason = %report.reason,
+        failed_checks = report.failing_checks().count(),
+        "run finished"
+    );
+    let wanted = report.outcome != Outcome::Healthy || deps.config.publish_healthy;
+    if dry_run || !may_publish || !wanted {
+        return Ok(report);
+    }
+    match publish::publish(&deps.aws.sns, &deps.config.topic_arn, &report).await {
+        Ok(id) => {
+            tracing::info!(message_id = %id, "report published");
+            Ok(report)
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "report could not be published");
+            Err(RunError::Publish { report: Box::new(report), source: e })
+        }
+    }
+}

@@ -1,0 +1,190 @@
+"""The test world: moto server on loopback plus a small control plane for what no AWS API sets.
+
+Started by the Rust test harness, `make demo` and the benchmarks:
+
+    .venv/bin/python tests/world/emulator.py [--port 0]
+
+It binds 127.0.0.1 only, on a free port chosen by the kernel (port 0), and prints one line
+`EMULATOR_URL=http://127.0.0.1:<port>` once it accepts requests. It stops on SIGTERM/SIGINT or when
+its stdin closes (so a crashed harness never leaves it behind).
+
+Everything a ViewerAtlas operator's scripts would create is created through the real AWS APIs of the
+emulator (boto3 against this very server): see `world.py`. Only state that in real AWS belongs to
+something other than an API caller is set directly in moto's in-memory model, under `/_world/`:
+
+- the ECS scheduler's runtime state of a service (runningCount, rollout state, service events,
+  deployments' failed tasks): moto keeps runningCount at 0 and never starts tasks;
+- the passage of time for stored objects (S3 LastModified), because no API back-dates an object.
+
+These routes exist only in the test world; the product never calls them and has no test hooks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import signal
+import sys
+import threading
+import traceback
+
+# moto reads these at import time; the world is always us-east-1 in account 123456789012.
+os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+os.environ.setdefault("MOTO_ALLOW_NONEXISTENT_REGION", "false")
+
+from werkzeug.serving import make_server  # noqa: E402
+from werkzeug.wrappers import Request, Response  # noqa: E402
+
+from moto.moto_server.werkzeug_app import (  # noqa: E402
+    DomainDispatcherApplication,
+    MotoRequestHandler,
+    create_backend_app,
+)
+from moto.core import DEFAULT_ACCOUNT_ID  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import world  # noqa: E402
+
+REGION = "us-east-1"
+
+
+def _ecs_backend():
+    from moto.ecs.models import ecs_backends
+
+    return ecs_backends[DEFAULT_ACCOUNT_ID][REGION]
+
+
+def _s3_backend():
+    from moto.s3.models import s3_backends
+
+    return s3_backends[DEFAULT_ACCOUNT_ID]["global"]
+
+
+def set_service_state(body: dict) -> dict:
+    """What the ECS scheduler would have done to a service: tasks running, rollout progress, events."""
+    backend = _ecs_backend()
+    cluster = body.get("cluster", world.CLUSTER)
+    name = body["service"]
+    service = backend.services.get(f"{cluster}:{name}")
+    if service is None:
+        raise KeyError(f"no service {cluster}:{name}")
+    if "runningCount" in body:
+        service.running_count = int(body["runningCount"])
+        service.pending_count = max(service.desired_count - service.running_count, 0)
+    now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    primary = service.deployments[0] if service.deployments else None
+    if primary is not None:
+        primary["runningCount"] = service.running_count
+        primary["pendingCount"] = service.pending_count
+        primary["desiredCount"] = service.desired_count
+        if "rolloutState" in body:
+            primary["rolloutState"] = body["rolloutState"]
+            primary["rolloutStateReason"] = body.get(
+                "rolloutStateReason", f"ECS deployment {primary['id']} {body['rolloutState'].lower()}."
+            )
+        if "failedTasks" in body:
+            primary["failedTasks"] = int(body["failedTasks"])
+        primary["updatedAt"] = now
+    if "events" in body:
+        service.events = [
+            {
+                "id": f"evt-{i}",
+                "createdAt": now - dt.timedelta(minutes=int(e.get("minutesAgo", i))),
+                "message": e["message"],
+            }
+            for i, e in enumerate(body["events"])
+        ]
+    return {"service": name, "runningCount": service.running_count}
+
+
+def age_objects(body: dict) -> dict:
+    """Let `minutes` pass for every object under a prefix (S3 LastModified moves back)."""
+    bucket = _s3_backend().get_bucket(body.get("bucket", world.BUCKET))
+    prefix = body.get("prefix", "")
+    delta = dt.timedelta(minutes=float(body["minutes"]))
+    n = 0
+    for key in list(bucket.keys.values()):
+        keys = key if isinstance(key, list) else [key]
+        for k in keys:
+            if k.name.startswith(prefix):
+                k.last_modified = k.last_modified - delta
+                n += 1
+    return {"aged": n}
+
+
+ROUTES = {
+    "/_world/seed": lambda url, body: world.seed(url, **body),
+    "/_world/seed-history": lambda url, body: world.seed_history(**body),
+    "/_world/scenario": lambda url, body: world.scenario(url, body["name"], body.get("args", {})),
+    "/_world/published": lambda url, body: world.published(url),
+    "/_world/state": lambda url, body: world.state(url),
+    "/_world/ecs/service": lambda url, body: set_service_state(body),
+    "/_world/s3/age": lambda url, body: age_objects(body),
+}
+
+
+class ControlPlane:
+    def __init__(self, app):
+        self.app = app
+        self.url = None
+        self.lock = threading.Lock()
+
+    def __call__(self, environ, start_response):
+        path = environ.get("PATH_INFO", "")
+        if not path.startswith("/_world/"):
+            return self.app(environ, start_response)
+        req = Request(environ)
+        handler = ROUTES.get(path)
+        if handler is None:
+            return Response(json.dumps({"error": f"unknown route {path}"}), 404)(environ, start_response)
+        try:
+            body = json.loads(req.get_data() or b"{}")
+            # World changes are serialised: scenarios are read-modify-write sequences.
+            with self.lock:
+                out = handler(self.url, body)
+            resp = Response(json.dumps(out, default=str), 200, content_type="application/json")
+        except Exception as exc:  # the harness prints this and fails the test
+            traceback.print_exc()
+            resp = Response(json.dumps({"error": f"{type(exc).__name__}: {exc}"}), 500)
+        return resp(environ, start_response)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, default=0)
+    args = parser.parse_args()
+
+    control = ControlPlane(DomainDispatcherApplication(create_backend_app))
+    server = make_server("127.0.0.1", args.port, control, threaded=True, request_handler=MotoRequestHandler)
+    port = server.server_address[1]
+    control.url = f"http://127.0.0.1:{port}"
+    os.environ["MOTO_PORT"] = str(port)
+
+    def stop(*_):
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+
+    def watch_stdin():
+        # The parent holds our stdin open; EOF means it is gone.
+        try:
+            while sys.stdin.buffer.read(1):
+                pass
+        except Exception:
+            pass
+        stop()
+
+    if not sys.stdin.isatty():
+        threading.Thread(target=watch_stdin, daemon=True).start()
+
+    print(f"EMULATOR_URL={control.url}", flush=True)
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,341 @@
+"""A simulated ViewerAtlas (version A, VIEWERATLAS.md §1-§3), built through the emulator's AWS APIs.
+
+Names, shapes and log lines follow ../shared/VIEWERATLAS.md. The secrets hold sentinel values so the
+leak tests can search every output for them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import random
+import uuid
+
+import boto3
+from botocore.config import Config
+
+REGION = "us-east-1"
+ACCOUNT = "123456789012"
+CLUSTER = "vieweratlas-cluster"
+COLLECTOR = "vieweratlas-collector"
+ANALYSIS = "vieweratlas-analysis"
+VOD = "vieweratlas-vod-collector"
+BUCKET = "vieweratlas-data-lake"
+PREFIX = "vieweratlas/"
+TOPIC = "vieweratlas-alerts"
+SINK_QUEUE = "autoheal-report-sink"
+ANALYSIS_RULE = "vieweratlas-analysis-daily"
+VOD_RULE = "vieweratlas-vod-6h"
+OAUTH_SECRET = "vieweratlas/twitch/oauth_token"
+CLIENT_ID_SECRET = "vieweratlas/twitch/client_id"
+# Planted so tests can prove no secret value ever reaches an output.
+SENTINEL_TOKEN = "SENTINEL-oauth-9f27c1d4e8b3"
+SENTINEL_CLIENT_ID = "SENTINEL-clientid-5a61e0"
+IMAGE_TAG = "4f2c9ab"
+ALARMS = {
+    "ViewerAtlas-ECSCollector-Unavailable": dict(
+        Namespace="ECS/ContainerInsights", MetricName="RunningTaskCount", Statistic="Average",
+        Period=300, EvaluationPeriods=2, Threshold=1.0, ComparisonOperator="LessThanThreshold",
+        TreatMissingData="breaching",
+        Dimensions=[{"Name": "ClusterName", "Value": CLUSTER}, {"Name": "ServiceName", "Value": COLLECTOR}],
+        AlarmDescription="Collector running task count dropped below 1",
+    ),
+    "ViewerAtlas-Collector-Snapshot-Stalled": dict(
+        Namespace="ViewerAtlas/Collector", MetricName="SnapshotSavedCount", Statistic="Sum",
+        Period=3600, EvaluationPeriods=1, Threshold=1.0, ComparisonOperator="LessThanThreshold",
+        TreatMissingData="breaching", AlarmDescription="No collector snapshot save logs in expected window",
+    ),
+    "ViewerAtlas-Collector-Error-Spike": dict(
+        Namespace="ViewerAtlas/Collector", MetricName="CollectorErrorCount", Statistic="Sum",
+        Period=300, EvaluationPeriods=1, Threshold=20.0, ComparisonOperator="GreaterThanOrEqualToThreshold",
+        TreatMissingData="notBreaching", AlarmDescription="Collector error log volume exceeded threshold",
+    ),
+}
+CHANNELS = ["xqc", "kaicenat", "shroud", "pokimane", "summit1g", "lirik", "sodapoppin", "hasanabi",
+            "ibai", "auronplay", "tarik", "zackrawrr", "caedrel", "jynxzi", "stableronaldo"]
+
+
+def clients(url: str):
+    cfg = Config(retries={"max_attempts": 2}, s3={"addressing_style": "path"})
+    kw = dict(endpoint_url=url, region_name=REGION, aws_access_key_id="testing",
+              aws_secret_access_key="testing", config=cfg)
+    return {name: boto3.client(name, **kw) for name in
+            ("ecs", "s3", "logs", "events", "secretsmanager", "sns", "sqs", "ec2", "cloudwatch", "iam")}
+
+
+def now_utc() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def ms(t: dt.datetime) -> int:
+    return int(t.timestamp() * 1000)
+
+
+def secret_partial_arn(name: str) -> str:
+    # ViewerAtlas task defs reference secrets by partial ARN, without the random suffix (§1).
+    return f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:{name}"
+
+
+def task_def(family: str, container: str, cpu: str, mem: str, image_repo: str, tag: str,
+             command=None, secrets=True) -> dict:
+    env = [
+        {"name": "STORAGE_TYPE", "value": "s3"},
+        {"name": "S3_BUCKET", "value": BUCKET},
+        {"name": "S3_PREFIX", "value": PREFIX},
+        {"name": "S3_REGION", "value": REGION},
+    ]
+    cdef = {
+        "name": container,
+        "image": f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{image_repo}:{tag}",
+        "essential": True,
+        "memory": int(mem),
+        "environment": env,
+        "logConfiguration": {"logDriver": "awslogs", "options": {
+            "awslogs-group": f"/ecs/{family}", "awslogs-region": REGION,
+            "awslogs-stream-prefix": container if family != COLLECTOR else "collector"}},
+    }
+    if command:
+        cdef["command"] = command
+    if secrets:
+        cdef["secrets"] = [
+            {"name": "TWITCH_OAUTH_TOKEN", "valueFrom": secret_partial_arn(OAUTH_SECRET)},
+            {"name": "TWITCH_CLIENT_ID", "valueFrom": secret_partial_arn(CLIENT_ID_SECRET)},
+        ]
+    return dict(
+        family=family, networkMode="awsvpc", requiresCompatibilities=["FARGATE"], cpu=cpu, memory=mem,
+        executionRoleArn=f"arn:aws:iam::{ACCOUNT}:role/{family}-execution-role",
+        taskRoleArn=f"arn:aws:iam::{ACCOUNT}:role/{family}-task-role",
+        containerDefinitions=[cdef],
+    )
+
+
+def register_all(ecs, tag: str) -> dict:
+    arns = {}
+    for args in (
+        (COLLECTOR, "collector", "256", "512", "vieweratlas-collector", tag, None, True),
+        (ANALYSIS, "analysis", "1024", "2048", "vieweratlas-analysis", tag,
+         ["python", "-u", "main.py", "analyze", "rigorous"], False),
+        (VOD, "vod-collector", "512", "1024", "vieweratlas-vod", tag,
+         ["python", "-u", "main.py", "preprocess_vods", "config.yaml"], True),
+    ):
+        td = ecs.register_task_definition(**task_def(*args))["taskDefinition"]
+        arns[args[0]] = td["taskDefinitionArn"]
+    return arns
+
+
+def network(c) -> dict:
+    subnets = c["ec2"].describe_subnets(Filters=[{"Name": "default-for-az", "Values": ["true"]}])["Subnets"]
+    sgs = c["ec2"].describe_security_groups(Filters=[{"Name": "group-name", "Values": ["default"]}])["SecurityGroups"]
+    return {"awsvpcConfiguration": {"subnets": [subnets[0]["SubnetId"]], "securityGroups": [sgs[0]["GroupId"]],
+                                    "assignPublicIp": "ENABLED"}}
+
+
+def collector_success_lines(t0: dt.datetime, channels) -> list[tuple[dt.datetime, str]]:
+    fmt = lambda t: t.strftime("%Y-%m-%d %H:%M:%S,") + f"{t.microsecond // 1000:03d}"  # noqa: E731
+    out, t = [], t0
+    def add(name, level, msg, step=1):
+        nonlocal t
+        out.append((t, f"{fmt(t)} - {name} - {level} - {msg}"))
+        t += dt.timedelta(seconds=step)
+    add("__main__", "INFO", "Starting data collection cycle...")
+    add("get_viewers", "INFO", "Fetching top 5000 channels...")
+    add("__main__", "INFO", f"Found {len(channels)} channels to monitor")
+    add("get_viewers", "INFO", "Processing batch 1/1...")
+    for ch in channels:
+        stamp = t.strftime("%Y%m%d_%H%M%S")
+        add("get_viewers", "INFO",
+            f"[{ch}] Saved: s3://{BUCKET}/{PREFIX}raw/snapshots/{t:%Y/%m/%d}/{ch}_{stamp}.json", 20)
+    add("__main__", "INFO", "✓ Collection cycle complete")
+    return out
+
+
+def put_lines(logs, group: str, stream: str, lines) -> None:
+    try:
+        logs.create_log_stream(logGroupName=group, logStreamName=stream)
+    except logs.exceptions.ResourceAlreadyExistsException:
+        pass
+    events = [{"timestamp": ms(t), "message": m} for t, m in sorted(lines)]
+    for i in range(0, len(events), 1000):
+        logs.put_log_events(logGroupName=group, logStreamName=stream, logEvents=events[i:i + 1000])
+
+
+def put_snapshots(s3, day: dt.datetime, channels, body_extra=None) -> int:
+    for ch in channels:
+        key = f"{PREFIX}raw/snapshots/{day:%Y/%m/%d}/{ch}_{day:%Y%m%d_%H%M%S}.json"
+        body = {"timestamp": day.isoformat(), "viewer_count": random.randint(100, 90000),
+                "game_name": "Just Chatting", "language": "en", "title": "live", "started_at": day.isoformat(),
+                "chatters": ["a", "b", "c"]}
+        s3.put_object(Bucket=BUCKET, Key=key, Body=json.dumps(body).encode(), ServerSideEncryption="AES256")
+    return len(channels)
+
+
+def seed(url: str, channels: int = 12, yesterday: bool = True) -> dict:
+    """A healthy ViewerAtlas: everything ran recently and every check should pass."""
+    c = clients(url)
+    now = now_utc()
+    ecs = c["ecs"]
+    ecs.create_cluster(clusterName=CLUSTER, settings=[{"name": "containerInsights", "value": "enabled"}])
+    for fam in (COLLECTOR, ANALYSIS, VOD):
+        c["logs"].create_log_group(logGroupName=f"/ecs/{fam}")
+        c["logs"].put_retention_policy(logGroupName=f"/ecs/{fam}", retentionInDays=7)
+    # Two deploys happened: revision 1 (old) and revision 2 (current).
+    register_all(ecs, "1a0b9c8")
+    arns = register_all(ecs, IMAGE_TAG)
+    net = network(c)
+    ecs.create_service(cluster=CLUSTER, serviceName=COLLECTOR, taskDefinition=arns[COLLECTOR], desiredCount=1,
+                       launchType="FARGATE", networkConfiguration=net,
+                       deploymentConfiguration={"deploymentCircuitBreaker": {"enable": True, "rollback": True},
+                                                "maximumPercent": 200, "minimumHealthyPercent": 100})
+    for fam in (ANALYSIS, VOD):
+        ecs.create_service(cluster=CLUSTER, serviceName=fam, taskDefinition=arns[fam], desiredCount=0,
+                           launchType="FARGATE", networkConfiguration=net)
+
+    sm = c["secretsmanager"]
+    sm.create_secret(Name=OAUTH_SECRET, SecretString=SENTINEL_TOKEN)
+    sm.create_secret(Name=CLIENT_ID_SECRET, SecretString=SENTINEL_CLIENT_ID)
+
+    s3 = c["s3"]
+    s3.create_bucket(Bucket=BUCKET)
+    s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
+    chans = CHANNELS[: max(1, min(channels, len(CHANNELS)))]
+    if yesterday:
+        put_snapshots(s3, now - dt.timedelta(days=1), chans)
+    put_snapshots(s3, now - dt.timedelta(minutes=5), chans)
+    s3.put_object(Bucket=BUCKET, Key=f"{PREFIX}processed/analysis_results.json",
+                  Body=json.dumps({"timestamp": now.isoformat(), "statistics": {"nodes": 412}}).encode())
+
+    task_id = uuid.uuid4().hex
+    put_lines(c["logs"], f"/ecs/{COLLECTOR}", f"collector/collector/{task_id}",
+              collector_success_lines(now - dt.timedelta(minutes=12), chans))
+
+    cluster_arn = f"arn:aws:ecs:{REGION}:{ACCOUNT}:cluster/{CLUSTER}"
+    role = f"arn:aws:iam::{ACCOUNT}:role/vieweratlas-eventbridge-ecs-role"
+    for rule, expr, fam, tid in ((ANALYSIS_RULE, "cron(0 3 * * ? *)", ANALYSIS, "vieweratlas-analysis-target"),
+                                 (VOD_RULE, "rate(6 hours)", VOD, "vieweratlas-vod-target")):
+        c["events"].put_rule(Name=rule, ScheduleExpression=expr, State="ENABLED")
+        c["events"].put_targets(Rule=rule, Targets=[{
+            "Id": tid, "Arn": cluster_arn, "RoleArn": role,
+            "EcsParameters": {"TaskDefinitionArn": arns[fam], "TaskCount": 1, "LaunchType": "FARGATE",
+                              "PlatformVersion": "LATEST", "NetworkConfiguration": {"awsvpcConfiguration": {
+                                  "Subnets": net["awsvpcConfiguration"]["subnets"],
+                                  "SecurityGroups": net["awsvpcConfiguration"]["securityGroups"],
+                                  "AssignPublicIp": "ENABLED"}}}}])
+
+    topic = c["sns"].create_topic(Name=TOPIC)["TopicArn"]
+    q = c["sqs"].create_queue(QueueName=SINK_QUEUE)["QueueUrl"]
+    qarn = c["sqs"].get_queue_attributes(QueueUrl=q, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    c["sns"].subscribe(TopicArn=topic, Protocol="sqs", Endpoint=qarn)
+    for name, spec in ALARMS.items():
+        c["cloudwatch"].put_metric_alarm(AlarmName=name, AlarmActions=[topic], ActionsEnabled=True, **spec)
+
+    # The ECS scheduler has started the collector's task and finished the rollout.
+    import emulator
+    emulator.set_service_state({"service": COLLECTOR, "runningCount": 1, "rolloutState": "COMPLETED"})
+
+    return {"topic_arn": topic, "queue_url": q, "bucket": BUCKET, "task_definitions": arns,
+            "oauth_secret_arn": sm.describe_secret(SecretId=OAUTH_SECRET)["ARN"]}
+
+
+def seed_history(days: int, per_day: int, bucket: str = BUCKET, prefix: str = PREFIX) -> dict:
+    """Many days of snapshots, written straight into the emulator's store (benchmarks need 150k+ keys;
+    100k PutObject calls through HTTP would take longer than the measurement)."""
+    from moto.s3.models import FakeKey, s3_backends
+
+    backend = s3_backends[ACCOUNT]["global"]
+    b = backend.get_bucket(bucket)
+    now = now_utc()
+    n = 0
+    for d in range(days):
+        day = now - dt.timedelta(days=d)
+        for i in range(per_day):
+            t = day.replace(hour=(i * 24) // per_day, minute=i % 60, second=0, microsecond=0)
+            if t > now:
+                t = now - dt.timedelta(minutes=1)
+            name = f"{prefix}raw/snapshots/{t:%Y/%m/%d}/chan{i:05d}_{t:%Y%m%d_%H%M%S}.json"
+            key = FakeKey(name=name, value=b"{}", account_id=ACCOUNT, region_name=REGION)
+            key.last_modified = t.replace(tzinfo=None)
+            b.keys[name] = key
+            n += 1
+    return {"written": n}
+
+
+def scenario(url: str, name: str, args: dict) -> dict:
+    """Named incidents. Each changes the world the way the real failure would show up."""
+    c = clients(url)
+    import emulator  # circular only at call time
+
+    if name == "stale":
+        # The collector stopped writing a while ago: newest snapshot and log lines are old.
+        minutes = float(args.get("minutes", 240))
+        out = emulator.age_objects({"prefix": f"{PREFIX}raw/snapshots/", "minutes": minutes})
+        _age_logs(f"/ecs/{COLLECTOR}", minutes)
+        return out
+    if name == "collector-down":
+        emulator.set_service_state({"service": COLLECTOR, "runningCount": 0, "events": [
+            {"message": f"(service {COLLECTOR}) has started 1 tasks: (task 0d2b).", "minutesAgo": 3},
+            {"message": f"(service {COLLECTOR}) deregistered 1 targets", "minutesAgo": 5},
+        ]})
+        return {"collector": "down"}
+    if name == "collector-running":
+        return emulator.set_service_state({"service": COLLECTOR, "runningCount": int(args.get("count", 1)),
+                                           "rolloutState": "COMPLETED"})
+    if name == "rollout-in-progress":
+        return emulator.set_service_state({"service": COLLECTOR, "rolloutState": "IN_PROGRESS"})
+    if name == "analysis-stale":
+        return emulator.age_objects({"prefix": f"{PREFIX}processed/", "minutes": float(args.get("minutes", 30 * 60))})
+    if name == "new-task-definitions":
+        # A deploy registered new revisions without re-running create-schedules.sh: the rules drift.
+        return {"task_definitions": register_all(c["ecs"], args.get("tag", "9e8d7c6"))}
+    raise KeyError(f"unknown scenario {name!r}")
+
+
+def _age_logs(group: str, minutes: float) -> None:
+    from moto.logs.models import logs_backends
+
+    g = logs_backends[ACCOUNT][REGION].groups[group]
+    delta = int(minutes * 60 * 1000)
+    for stream in g.streams.values():
+        for e in stream.events:
+            e.timestamp -= delta
+            e.ingestion_time -= delta
+
+
+def published(url: str) -> list:
+    """Drain what Autoheal published to the alerts topic (through its SQS subscription)."""
+    c = clients(url)
+    q = c["sqs"].get_queue_url(QueueName=SINK_QUEUE)["QueueUrl"]
+    out = []
+    while True:
+        r = c["sqs"].receive_message(QueueUrl=q, MaxNumberOfMessages=10, WaitTimeSeconds=0)
+        msgs = r.get("Messages", [])
+        if not msgs:
+            return out
+        for m in msgs:
+            env = json.loads(m["Body"])
+            out.append({"subject": env.get("Subject"), "message": env.get("Message"),
+                        "attributes": {k: v.get("Value") for k, v in (env.get("MessageAttributes") or {}).items()}})
+            c["sqs"].delete_message(QueueUrl=q, ReceiptHandle=m["ReceiptHandle"])
+
+
+def state(url: str) -> dict:
+    """Everything Autoheal could mutate, for before/after comparisons."""
+    c = clients(url)
+    ecs = c["ecs"]
+    svcs = ecs.describe_services(cluster=CLUSTER, services=[COLLECTOR, ANALYSIS, VOD])["services"]
+    tasks = ecs.list_tasks(cluster=CLUSTER)["taskArns"]
+    rules = {}
+    for r in (ANALYSIS_RULE, VOD_RULE):
+        d = c["events"].describe_rule(Name=r)
+        t = c["events"].list_targets_by_rule(Rule=r)["Targets"]
+        rules[r] = {"state": d["State"], "targets": [x.get("EcsParameters", {}).get("TaskDefinitionArn") for x in t]}
+    alarms = {a["AlarmName"]: {"threshold": a["Threshold"], "actions": a["AlarmActions"]}
+              for a in c["cloudwatch"].describe_alarms()["MetricAlarms"]}
+    ledger = [o["Key"] for o in c["s3"].list_objects_v2(Bucket=BUCKET, Prefix="autoheal/").get("Contents", [])]
+    return {
+        "services": {s["serviceName"]: {"taskDefinition": s["taskDefinition"], "desiredCount": s["desiredCount"],
+                                        "deployments": [d["id"] for d in s["deployments"]]} for s in svcs},
+        "tasks": sorted(tasks),
+        "rules": rules,
+        "alarms": alarms,
+        "ledger": sorted(ledger),
+    }
