@@ -33,6 +33,7 @@ pub struct Aws {
     pub events: aws_sdk_eventbridge::Client,
     pub secrets: aws_sdk_secretsmanager::Client,
     pub sns: aws_sdk_sns::Client,
+    pub cloudwatch: aws_sdk_cloudwatch::Client,
 }
 
 /// Bounded so a hanging endpoint cannot eat the function's whole time budget: at most
@@ -83,6 +84,7 @@ impl Aws {
             events: aws_sdk_eventbridge::Client::new(&sdk),
             secrets: aws_sdk_secretsmanager::Client::new(&sdk),
             sns: aws_sdk_sns::Client::new(&sdk),
+            cloudwatch: aws_sdk_cloudwatch::Client::new(&sdk),
             sdk,
         }
     }

@@ -17,6 +17,8 @@ USAGE:
   autoheal handle [--dry-run] [--text] [FILE]   run what the matching function would run for one event
                                                 (FILE, or stdin); prints the report as JSON
   autoheal smoke-test [--text]                  the runbook's smoke test; exit 0 if it passes, 1 if not
+  autoheal render [FILE]                        print a JSON report (FILE or stdin) as the email text
+  autoheal decisions [--days N] [--json]        recent decisions from the audit ledger, newest first
   autoheal help [COMMAND]                       this text
 
 OPTIONS:
@@ -99,6 +101,11 @@ pub fn main(args: Vec<String>) -> ExitCode {
         "handle" => match parse_flags(rest, true) {
             Ok(a) => handle(a),
             Err(e) => fail(2, format!("handle: {e} (see autoheal help handle)")),
+        },
+        "decisions" => decisions(rest),
+        "render" => match parse_flags(rest, true) {
+            Ok(a) => render(a),
+            Err(e) => fail(2, format!("render: {e}")),
         },
         "smoke-test" => match parse_flags(rest, false) {
             Ok(a) => smoke(a),
@@ -201,6 +208,71 @@ fn smoke(a: Args) -> ExitCode {
             ExitCode::SUCCESS
         } else {
             ExitCode::from(1)
+        }
+    })
+}
+
+/// Reads a report (the JSON `handle` prints or a function returns) and prints its text form.
+fn render(a: Args) -> ExitCode {
+    let raw = match read_event(a.file.as_deref()) {
+        Ok(r) => r,
+        Err(e) => return fail(2, e),
+    };
+    match serde_json::from_str::<Report>(&raw) {
+        Ok(report) => {
+            print!("{}", report.text());
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(2, format!("not an Autoheal report: {e}")),
+    }
+}
+
+/// Lists the audit ledger: every acted, planned or held decision, newest first.
+fn decisions(rest: &[String]) -> ExitCode {
+    let mut days = 2i64;
+    let mut json = false;
+    let mut it = rest.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--json" => json = true,
+            "--days" => match it.next().and_then(|d| d.parse().ok()).filter(|d: &i64| (1..=90).contains(d)) {
+                Some(d) => days = d,
+                None => return fail(2, "decisions: --days needs a number from 1 to 90"),
+            },
+            "--help" | "-h" => {
+                println!("autoheal decisions [--days N] [--json]\n\nEvery decision Autoheal recorded in the last N UTC days (default 2), newest first.");
+                return ExitCode::SUCCESS;
+            }
+            other => return fail(2, format!("decisions: unexpected argument {other:?}")),
+        }
+    }
+    crate::telemetry::init();
+    let config = match load_config() {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(e) => return fail(1, e),
+    };
+    rt.block_on(async {
+        let aws = Aws::connect(&config).await;
+        let ledger = crate::ledger::Ledger::new(aws.s3.clone(), &config.bucket, &config.ledger_prefix);
+        match ledger.recent_decisions(crate::clock::now_epoch(), days).await {
+            Err(e) => fail(1, e),
+            Ok(list) => {
+                for d in &list {
+                    if json {
+                        println!("{}", serde_json::to_string(d).unwrap_or_default());
+                    } else {
+                        println!("{}  {:<8} {:<22} {:<45} {} [{}] {}", d.at_text, d.status, d.action, d.target, d.playbook, d.trigger_id, d.reason);
+                    }
+                }
+                if list.is_empty() && !json {
+                    eprintln!("autoheal: no decisions recorded in the last {days} day(s)");
+                }
+                ExitCode::SUCCESS
+            }
         }
     })
 }

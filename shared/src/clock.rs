@@ -8,6 +8,16 @@ pub fn now_epoch() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }
 
+/// Milliseconds since the Unix epoch, now.
+pub fn now_millis() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+/// Sub-second nanoseconds, now: a cheap uniquifier for record names.
+pub fn now_nanos_part() -> u32 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0)
+}
+
 /// Civil UTC date (year, month, day) of an epoch second (Howard Hinnant's days-from-civil inverse).
 pub fn civil_date(epoch_secs: i64) -> (i64, u32, u32) {
     let z = epoch_secs.div_euclid(86_400) + 719_468;

@@ -21,6 +21,9 @@ pub const SNAPSHOTS: &str = "s3_snapshot_freshness";
 pub const ANALYSIS: &str = "analysis_output_freshness";
 pub const SCHEDULES: &str = "schedule_targets_current";
 
+/// Order in which failures lead a report: what stops data first.
+pub const PRIORITY: [&str; 9] = [RUNNING, SNAPSHOTS, SERVICE, CLUSTER, TASK_DEFINITIONS, ROLLOUT, LOGS, ANALYSIS, SCHEDULES];
+
 /// How far back, in partitions, the S3 check looks for the newest snapshot once the window itself
 /// is empty. It only sharpens the evidence ("newest is 2 d old"); the verdict is already known.
 const EVIDENCE_PARTITIONS: i64 = 7;
@@ -62,7 +65,8 @@ impl Findings {
 
     /// Which runbook playbooks the failures point to, most specific first.
     pub fn applicable_playbooks(&self) -> Vec<Playbook> {
-        let bad = |n: &str| self.check(n).is_some_and(|c| matches!(c.status, CheckStatus::Fail | CheckStatus::Error));
+        // Only real failures point to a playbook; a check that could not run proves nothing.
+        let bad = |n: &str| self.check(n).is_some_and(|c| c.status == CheckStatus::Fail);
         let mut out = Vec::new();
         if bad(RUNNING) || bad(SNAPSHOTS) || bad(LOGS) || bad(SERVICE) {
             out.push(Playbook::NoNewSnapshots);

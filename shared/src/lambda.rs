@@ -17,7 +17,8 @@ pub async fn handler(deps: &Deps, function: Function, event: LambdaEvent<Value>)
         Ok(report) => Ok(serde_json::to_value(&report)?),
         Err(e) => {
             tracing::error!(error = %e, invalid_input = e.is_invalid_input(), "run failed");
-            Err(e.into())
+            // Display only: the error's Debug form would repeat the whole report in the log.
+            Err(e.to_string().into())
         }
     }
 }

@@ -31,6 +31,7 @@ pub struct RunOptions {
 pub enum Function {
     Any,
     FreshnessCheck,
+    RotationRedeploy,
 }
 
 impl Function {
@@ -38,12 +39,14 @@ impl Function {
         match self {
             Function::Any => true,
             Function::FreshnessCheck => matches!(t, Trigger::Schedule(_)),
+            Function::RotationRedeploy => matches!(t, Trigger::SecretChange(_)),
         }
     }
     fn name(self) -> &'static str {
         match self {
             Function::Any => "autoheal",
             Function::FreshnessCheck => "freshness-check",
+            Function::RotationRedeploy => "rotation-redeploy",
         }
     }
 }
@@ -81,7 +84,8 @@ pub async fn handle(deps: &Deps, function: Function, event: &Value, opts: RunOpt
         });
     }
     let dry_run = opts.dry_run || deps.config.dry_run;
-    tracing::info!(trigger = ?trigger.reference(), dry_run, "run started");
+    let tref = trigger.reference();
+    tracing::info!(trigger_kind = ?tref.kind, trigger_id = %tref.id, trigger_name = %tref.name, dry_run, "run started");
     let report = dispatch(deps, &trigger, dry_run).await;
     finish(deps, report, dry_run, !matches!(trigger, Trigger::OwnReport { .. })).await
 }
@@ -94,7 +98,7 @@ pub async fn smoke_test(deps: &Deps) -> Report {
     report
 }
 
-async fn dispatch(deps: &Deps, trigger: &Trigger, _dry_run: bool) -> Report {
+async fn dispatch(deps: &Deps, trigger: &Trigger, dry_run: bool) -> Report {
     let cfg = &deps.config;
     match trigger {
         Trigger::Schedule(_) => freshness_report(deps, trigger.reference()).await,
@@ -112,7 +116,7 @@ async fn dispatch(deps: &Deps, trigger: &Trigger, _dry_run: bool) -> Report {
             format!("alarm {} is {}, not ALARM: nothing to heal", a.name, a.state.name()),
         ),
         Trigger::Alarm(a) => not_automated(trigger, alarm_playbook(cfg, &a.name), format!("alarm {} is in ALARM", a.name)),
-        Trigger::SecretChange(s) => not_automated(trigger, Playbook::SecretRotation, format!("{} on {}", s.event_name, s.secret_id)),
+        Trigger::SecretChange(s) => crate::rotation::handle(deps, s, trigger.reference(), dry_run).await,
         Trigger::TaskChange(t) => {
             let playbook = if t.family == cfg.vod_family { Playbook::VodFailure } else { Playbook::AnalysisFailure };
             not_automated(trigger, playbook, format!("task of {} is {}", t.family, t.last_status))
@@ -166,14 +170,18 @@ async fn freshness_report(deps: &Deps, trigger: TriggerRef) -> Report {
         };
     } else {
         r.outcome = if fails > 0 { Outcome::Escalated } else { Outcome::Failed };
-        let lead = findings
-            .checks
+        // Lead with the failure that matters most to the on-call engineer, not the first listed.
+        let lead = freshness::PRIORITY
             .iter()
+            .filter_map(|n| findings.check(n))
             .find(|c| c.status == crate::report::CheckStatus::Fail)
             .or_else(|| findings.checks.iter().find(|c| c.status == crate::report::CheckStatus::Error));
         r.reason = match lead {
-            Some(c) if failing.len() == 1 => format!("{}: {}", c.name, c.detail),
-            Some(c) => format!("{} checks failed ({}); first: {}", failing.len(), failing.join(", "), c.detail),
+            Some(c) if failing.len() == 1 => c.detail.clone(),
+            Some(c) => {
+                let others: Vec<&str> = failing.iter().copied().filter(|n| *n != c.name).collect();
+                format!("{} (+{} more: {})", c.detail, others.len(), others.join(", "))
+            }
             None => "checks failed".to_string(),
         };
         for p in findings.applicable_playbooks() {

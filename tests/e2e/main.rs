@@ -4,3 +4,4 @@
 mod cli;
 mod freshness;
 mod intake;
+mod safety;

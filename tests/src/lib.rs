@@ -186,6 +186,37 @@ impl World {
         self.emulator.post("/_world/state", &json!({}))
     }
 
+    /// Autoheal's API calls as the emulator saw them (service, op, mutating), oldest first.
+    pub fn journal(&self) -> Vec<Value> {
+        self.emulator.post("/_world/journal", &json!({})).as_array().cloned().unwrap_or_default()
+    }
+
+    /// How many times Autoheal called `op` (e.g. "UpdateService").
+    pub fn calls(&self, op: &str) -> usize {
+        self.journal().iter().filter(|e| e["op"] == op).count()
+    }
+
+    /// Autoheal's mutating calls, as `service:op`.
+    pub fn mutations(&self) -> Vec<String> {
+        self.journal()
+            .iter()
+            .filter(|e| e["mutating"] == true)
+            .map(|e| format!("{}:{}", e["service"].as_str().unwrap_or("?"), e["op"].as_str().unwrap_or("?")))
+            .collect()
+    }
+
+    /// Every ledger object (key and body).
+    pub fn ledger(&self) -> Vec<(String, String)> {
+        self.emulator
+            .post("/_world/ledger", &json!({}))
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .iter()
+            .map(|o| (o["key"].as_str().unwrap_or_default().to_string(), o["body"].as_str().unwrap_or_default().to_string()))
+            .collect()
+    }
+
     /// Drains the report sink. Each message's JSON report is parsed.
     pub fn published(&self) -> Vec<Published> {
         let raw = self.emulator.post("/_world/published", &json!({}));

@@ -28,7 +28,9 @@ import os
 import signal
 import sys
 import threading
+import time
 import traceback
+import io
 
 # moto reads these at import time; the world is always us-east-1 in account 123456789012.
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
@@ -116,12 +118,58 @@ def age_objects(body: dict) -> dict:
     return {"aged": n}
 
 
+READ_VERBS = ("Describe", "List", "Get", "Head", "Filter", "Query", "Receive", "Validate")
+
+
+def classify(environ) -> dict | None:
+    """Name the AWS operation of a request made by Autoheal (the Rust SDK), like CloudTrail would."""
+    ua = environ.get("HTTP_USER_AGENT", "") + " " + environ.get("HTTP_X_AMZ_USER_AGENT", "")
+    if "aws-sdk-rust" not in ua:
+        return None
+    method = environ.get("REQUEST_METHOD", "GET")
+    path = environ.get("PATH_INFO", "")
+    target = environ.get("HTTP_X_AMZ_TARGET")
+    if target:
+        service, _, op = target.partition(".")
+    elif "/operation/" in path:  # smithy RPC v2 CBOR: /service/<svc>/operation/<op>
+        service, op = path.split("/service/")[-1].split("/operation/")
+    elif environ.get("_body", b"").startswith(b"Action=") or b"&Action=" in environ.get("_body", b""):
+        from urllib.parse import parse_qs
+        form = parse_qs(environ["_body"].decode(errors="replace"))
+        service, op = "query", form.get("Action", ["?"])[0]
+    else:
+        service = "s3"
+        verb = {"GET": "Get", "HEAD": "Head", "PUT": "Put", "POST": "Post", "DELETE": "Delete"}.get(method, method)
+        op = verb + ("Bucket" if path.count("/") <= 1 else "Object")
+        if method == "GET" and ("list-type" in environ.get("QUERY_STRING", "") or path.count("/") <= 1):
+            op = "ListObjects"
+    mutating = not op.startswith(READ_VERBS)
+    return {"service": service, "op": op, "mutating": mutating, "path": path, "t": time.time()}
+
+
+JOURNAL: list = []
+JOURNAL_LOCK = threading.Lock()
+# S3 applies If-None-Match/If-Match atomically; moto checks, then writes, in two steps. One lock
+# around conditional writes makes the emulator as strict as S3 for the ledger's concurrency tests.
+CONDITIONAL_WRITE_LOCK = threading.Lock()
+
+
+def journal(body: dict) -> list:
+    with JOURNAL_LOCK:
+        out = list(JOURNAL)
+        if body.get("clear"):
+            JOURNAL.clear()
+    return out
+
+
 ROUTES = {
+    "/_world/journal": lambda url, body: journal(body),
     "/_world/seed": lambda url, body: world.seed(url, **body),
     "/_world/seed-history": lambda url, body: world.seed_history(**body),
     "/_world/scenario": lambda url, body: world.scenario(url, body["name"], body.get("args", {})),
     "/_world/published": lambda url, body: world.published(url),
     "/_world/state": lambda url, body: world.state(url),
+    "/_world/ledger": lambda url, body: world.ledger(url),
     "/_world/ecs/service": lambda url, body: set_service_state(body),
     "/_world/s3/age": lambda url, body: age_objects(body),
 }
@@ -136,6 +184,21 @@ class ControlPlane:
     def __call__(self, environ, start_response):
         path = environ.get("PATH_INFO", "")
         if not path.startswith("/_world/"):
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            if length and environ.get("REQUEST_METHOD") == "POST":
+                body = environ["wsgi.input"].read(length)
+                environ["_body"] = body
+                environ["wsgi.input"] = io.BytesIO(body)
+            entry = classify(environ)
+            if entry is not None:
+                with JOURNAL_LOCK:
+                    JOURNAL.append(entry)
+            conditional = environ.get("REQUEST_METHOD") == "PUT" and (
+                "HTTP_IF_NONE_MATCH" in environ or "HTTP_IF_MATCH" in environ)
+            if conditional:
+                with CONDITIONAL_WRITE_LOCK:
+                    # Drain the response inside the lock: the write happens while it is produced.
+                    return list(self.app(environ, start_response))
             return self.app(environ, start_response)
         req = Request(environ)
         handler = ROUTES.get(path)

@@ -286,6 +286,12 @@ def scenario(url: str, name: str, args: dict) -> dict:
     if name == "new-task-definitions":
         # A deploy registered new revisions without re-running create-schedules.sh: the rules drift.
         return {"task_definitions": register_all(c["ecs"], args.get("tag", "9e8d7c6"))}
+    if name == "rotate-secret":
+        # What an operator's `aws secretsmanager put-secret-value` does: a new AWSCURRENT version.
+        secret = args.get("secret", OAUTH_SECRET)
+        value = args.get("value", SENTINEL_TOKEN + "-v2")
+        out = c["secretsmanager"].put_secret_value(SecretId=secret, SecretString=value)
+        return {"version": out["VersionId"], "arn": out["ARN"]}
     raise KeyError(f"unknown scenario {name!r}")
 
 
@@ -339,3 +345,14 @@ def state(url: str) -> dict:
         "alarms": alarms,
         "ledger": sorted(ledger),
     }
+
+
+def ledger(url: str) -> list:
+    """Every object under Autoheal's ledger prefix, with its body (for leak and audit checks)."""
+    c = clients(url)
+    out = []
+    for page in c["s3"].get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix="autoheal/"):
+        for o in page.get("Contents", []):
+            body = c["s3"].get_object(Bucket=BUCKET, Key=o["Key"])["Body"].read().decode()
+            out.append({"key": o["Key"], "body": body})
+    return out

@@ -1,0 +1,46 @@
+//! Turns the guard's verdicts on a run's intended actions into the report's outcome and reason
+//! (CONTRACT §3), the same way for every playbook.
+
+use crate::config::Config;
+use crate::guard::{describe_hold, Hold, Outcome as Guarded, Verdict};
+use crate::report::{Outcome, Report};
+
+pub fn settle(r: &mut Report, results: Vec<Guarded>, what: &str, cfg: &Config) {
+    let verdicts: Vec<Verdict> = results.iter().map(|g| g.verdict.clone()).collect();
+    r.actions.extend(results.into_iter().map(|g| g.action));
+    if verdicts.is_empty() {
+        return;
+    }
+    let first_hold = |pred: &dyn Fn(&Hold) -> bool| {
+        verdicts.iter().find_map(|v| match v {
+            Verdict::Held(h) if pred(h) => Some(h.clone()),
+            _ => None,
+        })
+    };
+    if let Some(Verdict::Done { result }) = verdicts.iter().find(|v| matches!(v, Verdict::Done { .. })) {
+        r.outcome = Outcome::Remediated;
+        r.reason = format!("{what}; acted: {result}");
+    } else if verdicts.iter().any(|v| matches!(v, Verdict::Planned)) {
+        r.outcome = Outcome::Planned;
+        r.reason = format!("{what}; dry run: the action is planned, nothing was changed");
+    } else if let Some(Verdict::Failed { error }) = verdicts.iter().find(|v| matches!(v, Verdict::Failed { .. })) {
+        r.outcome = Outcome::Failed;
+        r.reason = format!("{what}; the action failed: {error}");
+        r.next_steps.push("Autoheal could not finish: perform the action in the report by hand".into());
+    } else if let Some(h) = first_hold(&|h| matches!(h, Hold::Cap { .. } | Hold::Loop { .. } | Hold::Policy { .. } | Hold::Blocked { .. })) {
+        r.outcome = Outcome::Escalated;
+        r.reason = format!("{what}; not acted: {}", describe_hold(&h, cfg));
+        let step = match h {
+            Hold::Policy { .. } => "Review the planned action in this report and perform it by hand if it is right",
+            Hold::Blocked { .. } => "Wait for the ECS rollout to finish, then check the service again (RUNBOOK §2)",
+            _ => "Automation has stopped for this target: investigate why the fixes do not hold (RUNBOOK §2)",
+        };
+        r.next_steps.push(step.into());
+    } else if let Some(h) = first_hold(&|h| matches!(h, Hold::Cooldown { .. })) {
+        r.outcome = Outcome::Ignored;
+        r.reason = format!("{what}; held back: {}", describe_hold(&h, cfg));
+    } else if let Some(h) = first_hold(&|h| matches!(h, Hold::Duplicate { .. })) {
+        r.outcome = Outcome::Ignored;
+        r.reason = format!("{what}; {}", describe_hold(&h, cfg));
+    }
+}

@@ -1,0 +1,189 @@
+"""`make demo`: the real Lambda binaries, through a local Lambda Runtime API (`cargo lambda watch`),
+against a simulated ViewerAtlas in the emulator. Prints each report as the on-call engineer would
+receive it and exits 0 only when every scenario ended as expected. Everything it starts, it stops.
+
+Run through `make demo` (which prepares the virtualenv and the build).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV = ROOT / ".venv" / "bin"
+EVENTS = ROOT / "tests" / "fixtures" / "events"
+AUTOHEAL = ROOT / "target" / "debug" / "autoheal"
+TOPIC = "arn:aws:sns:us-east-1:123456789012:vieweratlas-alerts"
+
+BOLD, DIM, GREEN, RED, RESET = ("\033[1m", "\033[2m", "\033[32m", "\033[31m", "\033[0m") if sys.stdout.isatty() else ("",) * 5
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Emulator:
+    def __init__(self):
+        self.proc = subprocess.Popen([str(VENV / "python"), str(ROOT / "tests/world/emulator.py")],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        line = self.proc.stdout.readline().strip()
+        if not line.startswith("EMULATOR_URL="):
+            raise SystemExit(f"demo: the emulator did not start ({line!r})")
+        self.url = line.split("=", 1)[1]
+
+    def post(self, path: str, body: dict | None = None):
+        req = urllib.request.Request(self.url + path, data=json.dumps(body or {}).encode(), method="POST",
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=120) as r:
+            raw = r.read()
+        return json.loads(raw) if raw.strip().startswith((b"{", b"[")) else raw
+
+    def reset_world(self):
+        self.post("/moto-api/reset")
+        return self.post("/_world/seed")
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+
+
+class LambdaRuntime:
+    """`cargo lambda watch` serving every function binary of the workspace on loopback."""
+
+    def __init__(self, env: dict):
+        self.port = free_port()
+        self.env_file = tempfile.NamedTemporaryFile("w", suffix=".env", delete=False)
+        for k, v in env.items():
+            self.env_file.write(f"{k}={v}\n")
+        self.env_file.close()
+        self.log = tempfile.NamedTemporaryFile("w+", suffix=".log", delete=False)
+        self.proc = subprocess.Popen(
+            [str(VENV / "cargo-lambda"), "lambda", "watch", "-A", "127.0.0.1", "-P", str(self.port),
+             "--ignore-changes", "--env-file", self.env_file.name],
+            cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return
+            except OSError:
+                time.sleep(0.3)
+        raise SystemExit("demo: cargo lambda watch did not start; see " + self.log.name)
+
+    def invoke(self, function: str, event: dict) -> dict:
+        with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+            json.dump(event, f)
+        try:
+            out = subprocess.run(
+                [str(VENV / "cargo-lambda"), "lambda", "invoke", function, "-A", "127.0.0.1", "-P", str(self.port),
+                 "--data-file", f.name, "--output-format", "json"],
+                cwd=ROOT, capture_output=True, text=True, timeout=300)
+        finally:
+            os.unlink(f.name)
+        if out.returncode != 0:
+            return {"invoke_error": (out.stdout + out.stderr).strip()[-2000:]}
+        return json.loads(out.stdout)
+
+    def stop(self):
+        try:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        self.proc.wait(timeout=20)
+        os.unlink(self.env_file.name)
+        os.unlink(self.log.name)
+
+
+def render(report: dict) -> str:
+    out = subprocess.run([str(AUTOHEAL), "render"], input=json.dumps(report), capture_output=True, text=True)
+    return out.stdout if out.returncode == 0 else out.stderr
+
+
+def event(name: str, **changes) -> dict:
+    ev = json.loads((EVENTS / name).read_text())
+    for path, value in changes.items():
+        cur = ev
+        keys = path.split("__")
+        for k in keys[:-1]:
+            cur = cur[k]
+        cur[keys[-1]] = value
+    return ev
+
+
+# (title, world changes, function, event, expected outcome)
+SCENARIOS = [
+    ("Healthy world: the scheduled freshness check", [], "freshness-check",
+     event("schedule-freshness.json"), "healthy"),
+    ("Stale snapshots: the collector stopped writing 4 hours ago",
+     [("/_world/scenario", {"name": "stale", "args": {"minutes": 240}})], "freshness-check",
+     event("schedule-freshness.json"), "escalated"),
+    ("Collector down: desired 1, running 0",
+     [("/_world/scenario", {"name": "collector-down"})], "freshness-check",
+     event("schedule-freshness.json"), "escalated"),
+]
+
+
+def main() -> int:
+    emulator = Emulator()
+    runtime = None
+    failures = []
+    try:
+        env = {
+            "AWS_REGION": "us-east-1", "AWS_ENDPOINT_URL": emulator.url,
+            "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+            "S3_BUCKET": "vieweratlas-data-lake", "SNS_TOPIC_ARN": TOPIC,
+            "AUTOHEAL_TWITCH_VALIDATE_URL": "", "AUTOHEAL_LOG": "warn",
+        }
+        runtime = LambdaRuntime(env)
+        for i, (title, changes, function, ev, expected) in enumerate(SCENARIOS, 1):
+            emulator.reset_world()
+            for path, body in changes:
+                emulator.post(path, body)
+            print(f"\n{BOLD}━━ Scenario {i}/{len(SCENARIOS)}: {title}{RESET}")
+            print(f"{DIM}   invoke {function} with {ev.get('detail-type') or 'event'} {ev.get('id', '')}{RESET}")
+            started = time.time()
+            result = runtime.invoke(function, ev)
+            took = time.time() - started
+            if "invoke_error" in result:
+                print(f"{RED}   invocation failed:{RESET}\n{result['invoke_error']}")
+                failures.append(title)
+                continue
+            published = emulator.post("/_world/published")
+            if published:
+                for m in published:
+                    print(f"{DIM}   SNS message received by on-call ({took:.1f}s), subject: {m['subject']}{RESET}\n")
+                    print("   " + render(json.loads(m["message"])).replace("\n", "\n   "))
+            else:
+                print(f"{DIM}   nothing published (healthy runs stay quiet); the function returned ({took:.1f}s):{RESET}\n")
+                print("   " + render(result).replace("\n", "\n   "))
+            got = result.get("outcome")
+            ok = got == expected
+            mark = f"{GREEN}as expected{RESET}" if ok else f"{RED}EXPECTED {expected}{RESET}"
+            print(f"   → outcome {BOLD}{got}{RESET}: {mark}")
+            if not ok:
+                failures.append(title)
+    finally:
+        if runtime:
+            runtime.stop()
+        emulator.stop()
+    print()
+    if failures:
+        print(f"{RED}demo: {len(failures)} of {len(SCENARIOS)} scenarios did not end as expected: {', '.join(failures)}{RESET}")
+        return 1
+    print(f"{GREEN}demo: all {len(SCENARIOS)} scenarios ended as expected{RESET}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
