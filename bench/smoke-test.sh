@@ -13,6 +13,8 @@
 #                                                  (all pages: the CLI paginates)
 #   8. newest snapshot no older than the limit     s3api list-objects-v2 over the whole snapshot prefix
 #                                                  (all pages: the CLI paginates, 1,000 keys a page)
+# One deliberate difference from the original, in step 8: see the comment there (it only changes how
+# the CLI's output is read, not which requests are made).
 # Prints `Smoke test passed`, or `[ERROR] <reason>` and exits 1.
 #
 # Env: AWS_REGION, ECS_CLUSTER, S3_BUCKET (required); S3_PREFIX (vieweratlas/), S3_SNAPSHOT_PREFIX
@@ -97,8 +99,12 @@ esac
 say "Recent collector logs present (${events} events)"
 
 # 8. Snapshot freshness: newest LastModified over the whole prefix.
-newest=$(awscli s3api list-objects-v2 --bucket "$S3_BUCKET" --prefix "$S3_SNAPSHOT_PREFIX" \
+# The CLI applies a text-mode --query to each page, so past 1,000 objects it prints one line per page.
+# The original script hands that multi-line value to python3 and dies with a traceback; here the newest
+# line wins (same requests; ISO-8601 UTC stamps sort as text).
+pages=$(awscli s3api list-objects-v2 --bucket "$S3_BUCKET" --prefix "$S3_SNAPSHOT_PREFIX" \
     --query 'sort_by(Contents,&LastModified)[-1].LastModified' --output text 2>/dev/null || true)
+newest=$(printf '%s\n' "$pages" | grep -v -x -e None -e '' | sort | tail -n 1 || true)
 { [ -n "$newest" ] && [ "$newest" != "None" ]; } \
     || fail "No snapshot objects found at s3://${S3_BUCKET}/${S3_SNAPSHOT_PREFIX}"
 age=$(python3 -c 'import datetime as d, sys

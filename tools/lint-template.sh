@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Lints the SAM template offline, in two passes:
+# Lints the SAM template offline, in three passes:
 #   1. aws-sam-translator expands the SAM template into plain CloudFormation (no AWS call: the
 #      managed-policy map is the bundled one plus an empty fallback, and the region is fixed);
-#   2. cfn-lint checks both the SAM template and the expanded CloudFormation.
+#   2. cfn-lint checks both the SAM template and the expanded CloudFormation;
+#   3. tools/check-iam.py checks the expanded IAM for least privilege (mutations on named
+#      resources only, no service wildcards, secret values readable by the alarm responder only).
 # cfn-lint alone no longer expands SAM, so a bad Runtime or a !Ref to nothing inside an
 # AWS::Serverless::Function would pass without step 1.
 #
@@ -121,4 +123,8 @@ for f in findings:
   fail "cfn-lint (translated CloudFormation)" "cfn-lint reported problems in the CloudFormation expanded from $TEMPLATE (see above)"
 fi
 
-echo "template lint: OK (sam-translate + cfn-lint)"
+# Stage 4: least-privilege IAM on the expanded CloudFormation (the roles SAM generates).
+"$PY" tools/check-iam.py "$TRANSLATED" \
+  || fail "iam-check" "tools/check-iam.py found IAM that is not least-privilege in the CloudFormation expanded from $TEMPLATE (see above)"
+
+echo "template lint: OK (sam-translate + cfn-lint + iam-check)"

@@ -19,6 +19,9 @@ USAGE:
   autoheal smoke-test [--text]                  the runbook's smoke test; exit 0 if it passes, 1 if not
   autoheal render [FILE]                        print a JSON report (FILE or stdin) as the email text
   autoheal decisions [--days N] [--json]        recent decisions from the audit ledger, newest first
+  autoheal rollback [--to REVISION] [--dry-run] [--text]
+                                                roll the collector back to its known-good revision (or
+                                                REVISION) through the same guards as the functions
   autoheal help [COMMAND]                       this text
 
 OPTIONS:
@@ -103,6 +106,7 @@ pub fn main(args: Vec<String>) -> ExitCode {
             Err(e) => fail(2, format!("handle: {e} (see autoheal help handle)")),
         },
         "decisions" => decisions(rest),
+        "rollback" => rollback(rest),
         "render" => match parse_flags(rest, true) {
             Ok(a) => render(a),
             Err(e) => fail(2, format!("render: {e}")),
@@ -273,6 +277,68 @@ fn decisions(rest: &[String]) -> ExitCode {
                 }
                 ExitCode::SUCCESS
             }
+        }
+    })
+}
+
+/// A human-started rollback: the same guard (live re-check, cooldown, cap, ledger) as the functions.
+fn rollback(rest: &[String]) -> ExitCode {
+    let mut to = None;
+    let mut dry_run = false;
+    let mut text = false;
+    let mut it = rest.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--to" => match it.next() {
+                Some(r) => to = Some(r.clone()),
+                None => return fail(2, "rollback: --to needs a revision (7, family:7 or an ARN)"),
+            },
+            "--dry-run" => dry_run = true,
+            "--text" => text = true,
+            "--help" | "-h" => {
+                println!("autoheal rollback [--to REVISION] [--dry-run] [--text]\n\nPoints the collector service at its last known-good task-definition revision (recorded by the\nfreshness check when every check passed), or at REVISION. Never rebuilds or re-tags images.\nGoes through the same guards as the functions: no rollback while ECS is rolling, cooldowns,\ncaps, the audit ledger. Exit 0 when the run completed, 1 when it failed, 2 on bad arguments.");
+                return ExitCode::SUCCESS;
+            }
+            other => return fail(2, format!("rollback: unexpected argument {other:?}")),
+        }
+    }
+    crate::telemetry::init();
+    let config = match load_config() {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(e) => return fail(1, e),
+    };
+    rt.block_on(async {
+        let aws = Aws::connect(&config).await;
+        let deps = Deps { config, aws };
+        let who = std::env::var("USER").unwrap_or_else(|_| "operator".into());
+        let trigger = crate::report::TriggerRef {
+            kind: crate::report::TriggerKind::Manual,
+            id: format!("manual-rollback-{}-{}", crate::clock::now_millis(), std::process::id()),
+            name: deps.config.collector_service.clone(),
+        };
+        let req = crate::rollback::Request {
+            service: deps.config.collector_service.clone(),
+            to,
+            change_id: trigger.id.clone(),
+            why: format!("manual rollback requested by {who}"),
+            from_alarm: false,
+        };
+        let dry = dry_run || deps.config.dry_run;
+        let report = crate::rollback::roll_back(&deps, req, Report::new(trigger, crate::report::Playbook::Rollback), dry).await;
+        match run::finish_manual(&deps, report, dry).await {
+            Ok(report) => {
+                print_report(&report, text);
+                if report.outcome == Outcome::Failed { ExitCode::from(1) } else { ExitCode::SUCCESS }
+            }
+            Err(RunError::Publish { report, source }) => {
+                print_report(&report, text);
+                fail(1, source)
+            }
+            Err(e) => fail(1, e),
         }
     })
 }

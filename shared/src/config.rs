@@ -77,6 +77,12 @@ pub struct Config {
     pub topic_arn: String,
     pub twitch_validate_url: Option<String>,
     pub freshness_rule: String,
+    pub daily_rule: String,
+    pub alarm_unavailable: String,
+    pub alarm_snapshot_stalled: String,
+    pub alarm_error_spike: String,
+    pub error_spike_threshold: u64,
+    pub snapshot_window_seconds: u64,
     pub dry_run: bool,
     pub report_only: bool,
     pub publish_healthy: bool,
@@ -220,6 +226,12 @@ impl Config {
             Some(v) => Some(v.trim().to_string()),
         };
         let freshness_rule = r.string("AUTOHEAL_FRESHNESS_RULE_NAME", "vieweratlas-autoheal-freshness");
+        let daily_rule = r.string("AUTOHEAL_DAILY_RULE_NAME", "vieweratlas-autoheal-daily");
+        let alarm_unavailable = r.string("COLLECTOR_UNAVAILABLE_ALARM", "ViewerAtlas-ECSCollector-Unavailable");
+        let alarm_snapshot_stalled = r.string("SNAPSHOT_STALLED_ALARM", "ViewerAtlas-Collector-Snapshot-Stalled");
+        let alarm_error_spike = r.string("ERROR_SPIKE_ALARM", "ViewerAtlas-Collector-Error-Spike");
+        let error_spike_threshold = r.number("ERROR_SPIKE_THRESHOLD", 20u64, 1);
+        let snapshot_window_seconds = r.number("SNAPSHOT_WINDOW_SECONDS", 3600u64, 60);
         let dry_run = r.flag("AUTOHEAL_DRY_RUN", false);
         let report_only = r.flag("AUTOHEAL_REPORT_ONLY", false);
         let publish_healthy = r.flag("AUTOHEAL_PUBLISH_HEALTHY", false);
@@ -272,6 +284,12 @@ impl Config {
             topic_arn,
             twitch_validate_url,
             freshness_rule,
+            daily_rule,
+            alarm_unavailable,
+            alarm_snapshot_stalled,
+            alarm_error_spike,
+            error_spike_threshold,
+            snapshot_window_seconds,
             dry_run,
             report_only,
             publish_healthy,

@@ -48,6 +48,8 @@ pub struct Findings {
     /// S3 requests the snapshot check made (the figure the README compares with smoke-test.sh).
     pub s3_requests: u32,
     pub revisions: Revisions,
+    /// The revision the collector service runs, when it could be described.
+    pub collector_task_definition: Option<String>,
 }
 
 impl Findings {
@@ -107,12 +109,14 @@ pub async fn run(aws: &Aws, cfg: &Config, now: i64) -> Findings {
         check_analysis(aws, cfg, now),
         read_rule_targets(aws, cfg),
     );
+    let collector_task_definition = service.as_ref().ok().and_then(|s| s.as_ref()).and_then(|s| s.task_definition()).map(str::to_string);
     let (svc_check, rollout, running) = judge_service(service, cfg, now);
     let schedules = judge_schedules(targets, &revisions, cfg);
     Findings {
         checks: vec![cluster, tds, svc_check, rollout, running, logs, snapshots, analysis, schedules],
         s3_requests: s3_requests.into_inner(),
         revisions,
+        collector_task_definition,
     }
 }
 

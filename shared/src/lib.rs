@@ -4,6 +4,7 @@
 //! [`intake`] turns any delivered event into a typed trigger, [`run`] picks the playbook and
 //! produces a [`report::Report`], [`publish`] sends it to the alerts topic.
 
+pub mod alarms;
 pub mod aws;
 pub mod cli;
 pub mod clock;
@@ -15,8 +16,11 @@ pub mod outcome;
 pub mod remedy;
 pub mod rotation;
 pub mod intake;
+pub mod logscan;
 pub mod lambda;
 pub mod publish;
 pub mod report;
+pub mod responder;
+pub mod rollback;
 pub mod run;
 pub mod telemetry;

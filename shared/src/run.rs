@@ -32,6 +32,8 @@ pub enum Function {
     Any,
     FreshnessCheck,
     RotationRedeploy,
+    AlarmResponder,
+    DeploymentWatch,
 }
 
 impl Function {
@@ -40,6 +42,9 @@ impl Function {
             Function::Any => true,
             Function::FreshnessCheck => matches!(t, Trigger::Schedule(_)),
             Function::RotationRedeploy => matches!(t, Trigger::SecretChange(_)),
+            // Its own reports may arrive on the alerts topic: accepted, and ignored.
+            Function::AlarmResponder => matches!(t, Trigger::Alarm(_) | Trigger::OwnReport { .. }),
+            Function::DeploymentWatch => matches!(t, Trigger::Deployment(_)),
         }
     }
     fn name(self) -> &'static str {
@@ -47,6 +52,8 @@ impl Function {
             Function::Any => "autoheal",
             Function::FreshnessCheck => "freshness-check",
             Function::RotationRedeploy => "rotation-redeploy",
+            Function::AlarmResponder => "alarm-responder",
+            Function::DeploymentWatch => "deployment-watch",
         }
     }
 }
@@ -93,15 +100,20 @@ pub async fn handle(deps: &Deps, function: Function, event: &Value, opts: RunOpt
 /// Runs the smoke test on demand (`autoheal smoke-test`): nothing is published.
 pub async fn smoke_test(deps: &Deps) -> Report {
     let trigger = TriggerRef { kind: TriggerKind::Manual, id: format!("manual-{}", now_epoch()), name: "smoke-test".into() };
-    let mut report = freshness_report(deps, trigger).await;
+    // A human's smoke test reads only: it does not move the known-good marker.
+    let mut report = freshness_report(deps, trigger, true).await;
     report.finished_at = rfc3339(now_epoch());
     report
 }
 
 async fn dispatch(deps: &Deps, trigger: &Trigger, dry_run: bool) -> Report {
     let cfg = &deps.config;
+    let tref = trigger.reference();
+    // Each playbook's future is boxed: together they would make one very large future, and tokio's
+    // worker threads (and test threads) have 2 MiB stacks.
     match trigger {
-        Trigger::Schedule(_) => freshness_report(deps, trigger.reference()).await,
+        Trigger::Schedule(s) if s.rule == cfg.daily_rule => Box::pin(crate::alarms::check(deps, tref, dry_run)).await,
+        Trigger::Schedule(_) => Box::pin(freshness_report(deps, tref, dry_run)).await,
         Trigger::OwnReport { subject, .. } => ignored(
             trigger,
             Playbook::None,
@@ -115,13 +127,13 @@ async fn dispatch(deps: &Deps, trigger: &Trigger, dry_run: bool) -> Report {
             Playbook::None,
             format!("alarm {} is {}, not ALARM: nothing to heal", a.name, a.state.name()),
         ),
-        Trigger::Alarm(a) => not_automated(trigger, alarm_playbook(cfg, &a.name), format!("alarm {} is in ALARM", a.name)),
-        Trigger::SecretChange(s) => crate::rotation::handle(deps, s, trigger.reference(), dry_run).await,
+        Trigger::Alarm(a) => Box::pin(crate::responder::handle(deps, a, tref, dry_run)).await,
+        Trigger::SecretChange(s) => Box::pin(crate::rotation::handle(deps, s, tref, dry_run)).await,
         Trigger::TaskChange(t) => {
             let playbook = if t.family == cfg.vod_family { Playbook::VodFailure } else { Playbook::AnalysisFailure };
             not_automated(trigger, playbook, format!("task of {} is {}", t.family, t.last_status))
         }
-        Trigger::Deployment(d) => not_automated(trigger, Playbook::Rollback, format!("{} for {}", d.event_name, d.service)),
+        Trigger::Deployment(d) => Box::pin(crate::rollback::handle_deployment(deps, d, tref, dry_run)).await,
     }
 }
 
@@ -153,7 +165,7 @@ fn not_automated(trigger: &Trigger, playbook: Playbook, what: String) -> Report 
     r
 }
 
-async fn freshness_report(deps: &Deps, trigger: TriggerRef) -> Report {
+async fn freshness_report(deps: &Deps, trigger: TriggerRef, dry_run: bool) -> Report {
     let now = now_epoch();
     let findings = freshness::run(&deps.aws, &deps.config, now).await;
     let mut r = Report::new(trigger, Playbook::SmokeTest);
@@ -194,8 +206,30 @@ async fn freshness_report(deps: &Deps, trigger: TriggerRef) -> Report {
         }
     }
     r.applicable_playbooks = findings.applicable_playbooks();
-    r.checks = findings.checks;
+    r.checks = findings.checks.clone();
+    if r.outcome == Outcome::Healthy && !dry_run {
+        record_known_good(deps, &findings, &mut r).await;
+    }
     r
+}
+
+/// Everything passed: what runs now is the revision a rollback returns to (RUNBOOK §3).
+async fn record_known_good(deps: &Deps, findings: &freshness::Findings, r: &mut Report) {
+    let cfg = &deps.config;
+    let Some(td) = &findings.collector_task_definition else { return };
+    let ledger = crate::ledger::Ledger::new(deps.aws.s3.clone(), &cfg.bucket, &cfg.ledger_prefix);
+    let kg = crate::rollback::KnownGood {
+        service: cfg.collector_service.clone(),
+        task_definition_arn: td.clone(),
+        image: None,
+        recorded_at: now_epoch(),
+        recorded_by: r.trigger.id.clone(),
+    };
+    match crate::rollback::record_known_good(&ledger, &cfg.cluster, &kg).await {
+        Ok(true) => r.checks.push(crate::report::Check::pass("known_good_recorded", format!("{} is now the known-good revision of {}", freshness::short_td(td), cfg.collector_service))),
+        Ok(false) => {}
+        Err(e) => r.checks.push(crate::report::Check::error("known_good_recorded", e)),
+    }
 }
 
 fn next_step_for(p: Playbook) -> String {
@@ -209,6 +243,12 @@ fn next_step_for(p: Playbook) -> String {
     format!("{} {}: {how}", p.runbook_section(), p.name())
 }
 
+/// Finishes a run a human started outside `handle` (e.g. `autoheal rollback`): logged, measured
+/// and published like any other.
+pub async fn finish_manual(deps: &Deps, report: Report, dry_run: bool) -> Result<Report, RunError> {
+    finish(deps, report, dry_run, true).await
+}
+
 async fn finish(deps: &Deps, mut report: Report, dry_run: bool, may_publish: bool) -> Result<Report, RunError> {
     report.finished_at = rfc3339(now_epoch());
     report.dry_run = dry_run;
@@ -220,7 +260,8 @@ async fn finish(deps: &Deps, mut report: Report, dry_run: bool, may_publish: boo
         failed_checks = report.failing_checks().count(),
         "run finished"
     );
-    let wanted = report.outcome != Outcome::Healthy || deps.config.publish_healthy;
+    // Playbook E's report doubles as the SNS test message, so it always goes out.
+    let wanted = report.outcome != Outcome::Healthy || deps.config.publish_healthy || report.playbook == Playbook::AlarmGap;
     if dry_run || !may_publish || !wanted {
         return Ok(report);
     }

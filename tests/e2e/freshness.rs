@@ -19,7 +19,9 @@ async fn healthy_world_passes_every_check_and_publishes_only_when_asked() {
     assert_eq!(quiet["outcome"], "healthy", "{quiet:#}");
     assert_eq!(quiet["playbook"], "smoke-test");
     let checks = quiet["checks"].as_array().unwrap();
-    assert_eq!(checks.len(), 9);
+    // The nine smoke checks, plus the known-good marker recorded on the first healthy run.
+    assert_eq!(checks.len(), 10, "{quiet:#}");
+    assert_eq!(checks[9]["name"], "known_good_recorded");
     for c in checks {
         assert_eq!(c["status"], "pass", "{c}");
     }

@@ -5,3 +5,6 @@ mod cli;
 mod freshness;
 mod intake;
 mod safety;
+mod responder;
+mod rollback;
+mod alarm_gap;

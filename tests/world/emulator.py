@@ -88,6 +88,8 @@ def set_service_state(body: dict) -> dict:
             primary["rolloutStateReason"] = body.get(
                 "rolloutStateReason", f"ECS deployment {primary['id']} {body['rolloutState'].lower()}."
             )
+        if "deploymentAgeMinutes" in body:
+            primary["createdAt"] = now - dt.timedelta(minutes=float(body["deploymentAgeMinutes"]))
         if "failedTasks" in body:
             primary["failedTasks"] = int(body["failedTasks"])
         primary["updatedAt"] = now
@@ -162,7 +164,23 @@ def journal(body: dict) -> list:
     return out
 
 
+def age_secrets(body: dict) -> dict:
+    """Let `minutes` pass for the secrets (LastChangedDate and CreatedDate move back)."""
+    from moto.secretsmanager.models import secretsmanager_backends
+
+    backend = secretsmanager_backends[DEFAULT_ACCOUNT_ID][REGION]
+    delta = int(float(body["minutes"]) * 60)
+    n = 0
+    for secret in backend.secrets.values():
+        for attr in ("last_changed_date", "created_date"):
+            if getattr(secret, attr, None):
+                setattr(secret, attr, getattr(secret, attr) - delta)
+        n += 1
+    return {"aged": n}
+
+
 ROUTES = {
+    "/_world/secrets/age": lambda url, body: age_secrets(body),
     "/_world/journal": lambda url, body: journal(body),
     "/_world/seed": lambda url, body: world.seed(url, **body),
     "/_world/seed-history": lambda url, body: world.seed_history(**body),

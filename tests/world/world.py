@@ -230,7 +230,10 @@ def seed(url: str, channels: int = 12, yesterday: bool = True) -> dict:
 
     # The ECS scheduler has started the collector's task and finished the rollout.
     import emulator
-    emulator.set_service_state({"service": COLLECTOR, "runningCount": 1, "rolloutState": "COMPLETED"})
+    emulator.set_service_state({"service": COLLECTOR, "runningCount": 1, "rolloutState": "COMPLETED",
+                                "deploymentAgeMinutes": 2 * 24 * 60})
+    # The Twitch secrets were set up long before the current deployment.
+    emulator.age_secrets({"minutes": 10 * 24 * 60})
 
     return {"topic_arn": topic, "queue_url": q, "bucket": BUCKET, "task_definitions": arns,
             "oauth_secret_arn": sm.describe_secret(SecretId=OAUTH_SECRET)["ARN"]}
@@ -286,6 +289,54 @@ def scenario(url: str, name: str, args: dict) -> dict:
     if name == "new-task-definitions":
         # A deploy registered new revisions without re-running create-schedules.sh: the rules drift.
         return {"task_definitions": register_all(c["ecs"], args.get("tag", "9e8d7c6"))}
+    if name == "alarm":
+        # CloudWatch evaluated the metric: the alarm is in `state` now (default ALARM).
+        c["cloudwatch"].set_alarm_state(AlarmName=args["alarm"], StateValue=args.get("state", "ALARM"),
+                                        StateReason="world scenario")
+        return {"alarm": args["alarm"]}
+    if name == "token-expired":
+        # The collector crash-loops at channel refresh: ChannelDiscoveryError with HTTP 401.
+        _collector_lines(c, [
+            "Starting data collection cycle...",
+            "HTTP error 401 fetching channels (attempt 1/4)",
+            "Traceback (most recent call last):",
+            "update_channels.ChannelDiscoveryError: Twitch API request rejected with HTTP 401. Check TWITCH_CLIENT_ID and TWITCH_OAUTH_TOKEN.",
+            "2026-11-28 10:20:01,123 - get_viewers - ERROR - [xqc] Auth failed. Check TWITCH_OAUTH_TOKEN",
+        ])
+        _crash_tasks(c, int(args.get("tasks", 2)), "Essential container in task exited")
+        emulator.set_service_state({"service": COLLECTOR, "runningCount": 0})
+        return {"token": "expired"}
+    if name == "collector-stalled":
+        # The process runs but hangs after the first batch (VIEWERATLAS.md §8 defect 2): old lines only.
+        minutes = float(args.get("minutes", 90))
+        _age_logs(f"/ecs/{COLLECTOR}", minutes)
+        emulator.age_objects({"prefix": f"{PREFIX}raw/snapshots/", "minutes": minutes})
+        _collector_lines(c, ["Processing batch 1/50..."], minutes_ago=minutes - 1)
+        return {"collector": "stalled"}
+    if name == "s3-denied":
+        _collector_lines(c, ["ValueError: Access denied to S3 bucket: " + BUCKET])
+        return {"s3": "denied"}
+    if name == "recent-deploy":
+        return emulator.set_service_state({"service": COLLECTOR, "deploymentAgeMinutes": float(args.get("minutes", 20))})
+    if name == "bad-deploy":
+        # A release whose tasks fail to start: new revision, ECS's circuit breaker reports FAILED.
+        arns = register_all(c["ecs"], args.get("tag", "badc0de"))
+        c["ecs"].update_service(cluster=CLUSTER, service=COLLECTOR, taskDefinition=arns[COLLECTOR])
+        emulator.set_service_state({"service": COLLECTOR, "runningCount": 0, "rolloutState": "FAILED",
+                                    "rolloutStateReason": "ECS deployment circuit breaker: tasks failed to start."})
+        return {"task_definitions": arns}
+    if name == "circuit-breaker-rolling-back":
+        arns = register_all(c["ecs"], "badc0de")
+        emulator.set_service_state({"service": COLLECTOR, "rolloutState": "IN_PROGRESS",
+                                    "rolloutStateReason": "ECS deployment circuit breaker: rolling back to the previous deployment."})
+        return {"task_definitions": arns}
+    if name == "alarm-tamper":
+        # Someone deleted one alarm and raised another's threshold by hand.
+        c["cloudwatch"].delete_alarms(AlarmNames=["ViewerAtlas-Collector-Snapshot-Stalled"])
+        spec = dict(ALARMS["ViewerAtlas-Collector-Error-Spike"], Threshold=200.0)
+        c["cloudwatch"].put_metric_alarm(AlarmName="ViewerAtlas-Collector-Error-Spike",
+                                         AlarmActions=[c["sns"].create_topic(Name=TOPIC)["TopicArn"]], **spec)
+        return {"tampered": 2}
     if name == "rotate-secret":
         # What an operator's `aws secretsmanager put-secret-value` does: a new AWSCURRENT version.
         secret = args.get("secret", OAUTH_SECRET)
@@ -293,6 +344,24 @@ def scenario(url: str, name: str, args: dict) -> dict:
         out = c["secretsmanager"].put_secret_value(SecretId=secret, SecretString=value)
         return {"version": out["VersionId"], "arn": out["ARN"]}
     raise KeyError(f"unknown scenario {name!r}")
+
+
+def _collector_lines(c, messages, minutes_ago: float = 2) -> None:
+    t = now_utc() - dt.timedelta(minutes=minutes_ago)
+    lines = [(t + dt.timedelta(seconds=i), m) for i, m in enumerate(messages)]
+    put_lines(c["logs"], f"/ecs/{COLLECTOR}", f"collector/collector/{uuid.uuid4().hex}", lines)
+
+
+def _crash_tasks(c, n: int, reason: str) -> None:
+    """Tasks the ECS scheduler started for the service and that died (exit 1)."""
+    ecs = c["ecs"]
+    svc = ecs.describe_services(cluster=CLUSTER, services=[COLLECTOR])["services"][0]
+    net = svc["networkConfiguration"]
+    for _ in range(n):
+        t = ecs.run_task(cluster=CLUSTER, taskDefinition=svc["taskDefinition"], launchType="FARGATE",
+                         networkConfiguration=net, group=f"service:{COLLECTOR}",
+                         startedBy=svc["deployments"][0]["id"])["tasks"][0]
+        ecs.stop_task(cluster=CLUSTER, task=t["taskArn"], reason=reason)
 
 
 def _age_logs(group: str, minutes: float) -> None:
