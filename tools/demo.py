@@ -121,17 +121,67 @@ def event(name: str, **changes) -> dict:
     return ev
 
 
-# (title, world changes, function, event, expected outcome)
+def daily_event() -> dict:
+    return event("schedule-freshness.json", id="daily-demo",
+                 resources=["arn:aws:events:us-east-1:123456789012:rule/vieweratlas-autoheal-daily"])
+
+
+def alarm(name: str, state: str = "ALARM"):
+    return ("/_world/scenario", {"name": "alarm", "args": {"alarm": name, "state": state}})
+
+
+def scen(name: str, **args):
+    return ("/_world/scenario", {"name": name, "args": args})
+
+
+STALLED = "ViewerAtlas-Collector-Snapshot-Stalled"
+UNAVAILABLE = "ViewerAtlas-ECSCollector-Unavailable"
+
+# Each scenario: title, world changes, invocations to run first (function, event), the function and
+# event under test, the expected outcome, and whether it continues the previous scenario's world.
 SCENARIOS = [
-    ("Healthy world: the scheduled freshness check", [], "freshness-check",
-     event("schedule-freshness.json"), "healthy"),
-    ("Stale snapshots: the collector stopped writing 4 hours ago",
-     [("/_world/scenario", {"name": "stale", "args": {"minutes": 240}})], "freshness-check",
-     event("schedule-freshness.json"), "escalated"),
-    ("Collector down: desired 1, running 0",
-     [("/_world/scenario", {"name": "collector-down"})], "freshness-check",
-     event("schedule-freshness.json"), "escalated"),
+    dict(title="Healthy world: the scheduled freshness check", changes=[],
+         function="freshness-check", event=event("schedule-freshness.json"), expect="healthy"),
+    dict(title="Stale snapshots: the collector stopped writing 4 hours ago", changes=[scen("stale", minutes=240)],
+         function="freshness-check", event=event("schedule-freshness.json"), expect="escalated"),
+    dict(title="Collector down: desired 1, running 0 (freshness check)", changes=[scen("collector-down")],
+         function="freshness-check", event=event("schedule-freshness.json"), expect="escalated"),
+    dict(title="Collector stalled: Snapshot-Stalled alarm, process hung, restarted once",
+         changes=[scen("collector-stalled", minutes=90), alarm(STALLED)],
+         function="alarm-responder", event=event("alarm-eventbridge-snapshot-stalled.json"), expect="remediated"),
+    dict(title="Duplicate delivery of the same alarm: no second restart", changes=[], keep_world=True,
+         function="alarm-responder", event=event("alarm-eventbridge-snapshot-stalled.json"), expect="ignored"),
+    dict(title="Resolved alarm: the event says ALARM, CloudWatch now says OK",
+         changes=[scen("collector-stalled"), alarm(STALLED, "OK")],
+         function="alarm-responder", event=event("alarm-eventbridge-snapshot-stalled.json"), expect="ignored"),
+    dict(title="Expired Twitch token: collector crash-loops (Unavailable alarm via SNS)",
+         changes=[scen("token-expired"), alarm(UNAVAILABLE)],
+         function="alarm-responder", event=event("alarm-sns-collector-unavailable.json"), expect="escalated"),
+    dict(title="Secret rotation: the new token is rolled out with one forced deployment",
+         changes=[scen("rotate-secret")],
+         function="rotation-redeploy", event=event("secret-update-oauth-token.json"), expect="remediated"),
+    dict(title="RotationSucceeded for the same version: the same change, no second deployment", changes=[], keep_world=True,
+         function="rotation-redeploy", event=event("secret-rotation-succeeded.json"), expect="ignored"),
+    dict(title="Failed deployment: circuit breaker FAILED, rolled back to known-good",
+         changes=[], pre=[("freshness-check", event("schedule-freshness.json"))], after_pre=[scen("bad-deploy")],
+         function="deployment-watch", event=event("ecs-deployment-failed-collector.json"), expect="remediated"),
+    dict(title="Alarm gaps: one alarm deleted, one altered, both recreated (daily check)",
+         changes=[scen("alarm-tamper")],
+         function="freshness-check", event=daily_event(), expect="remediated"),
+    dict(title="Failed analysis run: task stopped (playbook C not automated yet: escalated)", changes=[],
+         function="autoheal-cli", event=event("ecs-task-stopped-analysis.json"), expect="escalated"),
 ]
+
+
+def cli_handle(emulator: Emulator, ev: dict) -> dict:
+    """Events no deployed function takes yet go through `autoheal handle`, the same library code."""
+    env = dict(os.environ, AWS_REGION="us-east-1", AWS_ENDPOINT_URL=emulator.url, AWS_ACCESS_KEY_ID="testing",
+               AWS_SECRET_ACCESS_KEY="testing", S3_BUCKET="vieweratlas-data-lake", SNS_TOPIC_ARN=TOPIC,
+               AUTOHEAL_TWITCH_VALIDATE_URL="", AUTOHEAL_LOG="warn")
+    out = subprocess.run([str(AUTOHEAL), "handle"], input=json.dumps(ev), capture_output=True, text=True, env=env)
+    if out.returncode != 0:
+        return {"invoke_error": out.stderr.strip()}
+    return json.loads(out.stdout)
 
 
 def main() -> int:
@@ -146,14 +196,21 @@ def main() -> int:
             "AUTOHEAL_TWITCH_VALIDATE_URL": "", "AUTOHEAL_LOG": "warn",
         }
         runtime = LambdaRuntime(env)
-        for i, (title, changes, function, ev, expected) in enumerate(SCENARIOS, 1):
-            emulator.reset_world()
-            for path, body in changes:
+        for i, sc in enumerate(SCENARIOS, 1):
+            title, function, ev, expected = sc["title"], sc["function"], sc["event"], sc["expect"]
+            if not sc.get("keep_world"):
+                emulator.reset_world()
+            for path, body in sc["changes"]:
                 emulator.post(path, body)
+            for pre_fn, pre_ev in sc.get("pre", []):
+                runtime.invoke(pre_fn, pre_ev)
+            for path, body in sc.get("after_pre", []):
+                emulator.post(path, body)
+            emulator.post("/_world/published")  # only this scenario's reports count
             print(f"\n{BOLD}━━ Scenario {i}/{len(SCENARIOS)}: {title}{RESET}")
             print(f"{DIM}   invoke {function} with {ev.get('detail-type') or 'event'} {ev.get('id', '')}{RESET}")
             started = time.time()
-            result = runtime.invoke(function, ev)
+            result = cli_handle(emulator, ev) if function == "autoheal-cli" else runtime.invoke(function, ev)
             took = time.time() - started
             if "invoke_error" in result:
                 print(f"{RED}   invocation failed:{RESET}\n{result['invoke_error']}")
