@@ -168,20 +168,21 @@ SCENARIOS = [
     dict(title="Alarm gaps: one alarm deleted, one altered, both recreated (daily check)",
          changes=[scen("alarm-tamper")],
          function="freshness-check", event=daily_event(), expect="remediated"),
-    dict(title="Failed analysis run: task stopped (playbook C not automated yet: escalated)", changes=[],
-         function="autoheal-cli", event=event("ecs-task-stopped-analysis.json"), expect="escalated"),
+    dict(title="Failed analysis run: 'Pipeline failed' in its log, inputs fresh: one manual run (playbook C)",
+         changes=[scen("task-log", family="vieweratlas-analysis", task_id="6f1e2d3c4b5a69788796a5b4c3d2e1f0",
+                       kind="analysis-pipeline-failed")],
+         function="task-watch",
+         event=event("ecs-task-stopped-analysis.json",
+                     detail__taskDefinitionArn="arn:aws:ecs:us-east-1:123456789012:task-definition/vieweratlas-analysis:2"),
+         expect="remediated"),
+    dict(title="Failed analysis run with no input data: the collector is the problem (escalated to playbook A)",
+         changes=[scen("task-log", family="vieweratlas-analysis", task_id="6f1e2d3c4b5a69788796a5b4c3d2e1f0",
+                       kind="analysis-no-input")],
+         function="task-watch",
+         event=event("ecs-task-stopped-analysis.json",
+                     detail__taskDefinitionArn="arn:aws:ecs:us-east-1:123456789012:task-definition/vieweratlas-analysis:2"),
+         expect="escalated"),
 ]
-
-
-def cli_handle(emulator: Emulator, ev: dict) -> dict:
-    """Events no deployed function takes yet go through `autoheal handle`, the same library code."""
-    env = dict(os.environ, AWS_REGION="us-east-1", AWS_ENDPOINT_URL=emulator.url, AWS_ACCESS_KEY_ID="testing",
-               AWS_SECRET_ACCESS_KEY="testing", S3_BUCKET="vieweratlas-data-lake", SNS_TOPIC_ARN=TOPIC,
-               AUTOHEAL_TWITCH_VALIDATE_URL="", AUTOHEAL_LOG="warn")
-    out = subprocess.run([str(AUTOHEAL), "handle"], input=json.dumps(ev), capture_output=True, text=True, env=env)
-    if out.returncode != 0:
-        return {"invoke_error": out.stderr.strip()}
-    return json.loads(out.stdout)
 
 
 def main() -> int:
@@ -210,7 +211,7 @@ def main() -> int:
             print(f"\n{BOLD}━━ Scenario {i}/{len(SCENARIOS)}: {title}{RESET}")
             print(f"{DIM}   invoke {function} with {ev.get('detail-type') or 'event'} {ev.get('id', '')}{RESET}")
             started = time.time()
-            result = cli_handle(emulator, ev) if function == "autoheal-cli" else runtime.invoke(function, ev)
+            result = runtime.invoke(function, ev)
             took = time.time() - started
             if "invoke_error" in result:
                 print(f"{RED}   invocation failed:{RESET}\n{result['invoke_error']}")

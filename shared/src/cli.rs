@@ -19,6 +19,8 @@ USAGE:
   autoheal smoke-test [--text]                  the runbook's smoke test; exit 0 if it passes, 1 if not
   autoheal render [FILE]                        print a JSON report (FILE or stdin) as the email text
   autoheal decisions [--days N] [--json]        recent decisions from the audit ledger, newest first
+  autoheal schedules status|disable|enable [--rule NAME] [--dry-run]
+                                                RUNBOOK §4 for humans, through the same guards
   autoheal rollback [--to REVISION] [--dry-run] [--text]
                                                 roll the collector back to its known-good revision (or
                                                 REVISION) through the same guards as the functions
@@ -107,6 +109,7 @@ pub fn main(args: Vec<String>) -> ExitCode {
         },
         "decisions" => decisions(rest),
         "rollback" => rollback(rest),
+        "schedules" => schedules(rest),
         "render" => match parse_flags(rest, true) {
             Ok(a) => render(a),
             Err(e) => fail(2, format!("render: {e}")),
@@ -329,6 +332,91 @@ fn rollback(rest: &[String]) -> ExitCode {
         };
         let dry = dry_run || deps.config.dry_run;
         let report = crate::rollback::roll_back(&deps, req, Report::new(trigger, crate::report::Playbook::Rollback), dry).await;
+        match run::finish_manual(&deps, report, dry).await {
+            Ok(report) => {
+                print_report(&report, text);
+                if report.outcome == Outcome::Failed { ExitCode::from(1) } else { ExitCode::SUCCESS }
+            }
+            Err(RunError::Publish { report, source }) => {
+                print_report(&report, text);
+                fail(1, source)
+            }
+            Err(e) => fail(1, e),
+        }
+    })
+}
+
+/// RUNBOOK §4 by hand: status of both rules, or disable/enable one or both through the guard.
+fn schedules(rest: &[String]) -> ExitCode {
+    let Some(verb) = rest.first().map(String::as_str) else {
+        return fail(2, "schedules: say status, disable or enable (see autoheal schedules --help)");
+    };
+    if verb == "--help" || verb == "-h" {
+        println!("autoheal schedules status|disable|enable [--rule NAME] [--dry-run] [--text]\n\nstatus: both schedule rules (state, expression, target revision, failures Autoheal counted).\ndisable/enable: one rule (--rule) or both, through the same guards and audit ledger as the functions.");
+        return ExitCode::SUCCESS;
+    }
+    if !matches!(verb, "status" | "disable" | "enable") {
+        return fail(2, format!("schedules: unknown action {verb:?} (status, disable or enable)"));
+    }
+    let mut rule: Option<String> = None;
+    let mut dry_run = false;
+    let mut text = false;
+    let mut it = rest[1..].iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--rule" => match it.next() {
+                Some(r) => rule = Some(r.clone()),
+                None => return fail(2, "schedules: --rule needs a rule name"),
+            },
+            "--dry-run" => dry_run = true,
+            "--text" => text = true,
+            other => return fail(2, format!("schedules: unexpected argument {other:?}")),
+        }
+    }
+    crate::telemetry::init();
+    let config = match load_config() {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let rules: Vec<String> = match &rule {
+        Some(r) if *r == config.analysis_rule || *r == config.vod_rule => vec![r.clone()],
+        Some(r) => return fail(2, format!("schedules: {r} is not one of {} or {}", config.analysis_rule, config.vod_rule)),
+        None => vec![config.analysis_rule.clone(), config.vod_rule.clone()],
+    };
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(e) => return fail(1, e),
+    };
+    rt.block_on(async {
+        let aws = Aws::connect(&config).await;
+        let deps = Deps { config, aws };
+        if verb == "status" {
+            for line in crate::tasks::status(&deps).await {
+                println!("{line}");
+            }
+            return ExitCode::SUCCESS;
+        }
+        let enable = verb == "enable";
+        let trigger = crate::report::TriggerRef {
+            kind: crate::report::TriggerKind::Manual,
+            id: format!("manual-schedules-{}-{}", crate::clock::now_millis(), std::process::id()),
+            name: rules.join(","),
+        };
+        let dry = dry_run || deps.config.dry_run;
+        let guard = crate::guard::Guard::new(&deps.config, deps.aws.s3.clone(), trigger.clone(), dry, crate::clock::now_epoch());
+        let mut outcomes = Vec::new();
+        for r in &rules {
+            let intent = crate::guard::Intent {
+                playbook: crate::report::Playbook::Schedules,
+                change_id: trigger.id.clone(),
+                detail: format!("{verb} {r} (requested by an operator)"),
+                evidence: vec![],
+                alarm_response: false,
+            };
+            outcomes.push(guard.act(&intent, &crate::tasks::SetRule { aws: &deps.aws, rule: r.clone(), enable }).await);
+        }
+        let mut report = Report::new(trigger, crate::report::Playbook::Schedules);
+        crate::outcome::settle(&mut report, outcomes, &format!("operator asked to {verb} {}", rules.join(", ")), &deps.config);
         match run::finish_manual(&deps, report, dry).await {
             Ok(report) => {
                 print_report(&report, text);

@@ -83,6 +83,7 @@ pub struct Config {
     pub alarm_error_spike: String,
     pub error_spike_threshold: u64,
     pub snapshot_window_seconds: u64,
+    pub schedule_max_failures: u32,
     pub dry_run: bool,
     pub report_only: bool,
     pub publish_healthy: bool,
@@ -232,6 +233,7 @@ impl Config {
         let alarm_error_spike = r.string("ERROR_SPIKE_ALARM", "ViewerAtlas-Collector-Error-Spike");
         let error_spike_threshold = r.number("ERROR_SPIKE_THRESHOLD", 20u64, 1);
         let snapshot_window_seconds = r.number("SNAPSHOT_WINDOW_SECONDS", 3600u64, 60);
+        let schedule_max_failures = r.number("AUTOHEAL_SCHEDULE_MAX_FAILURES", 3u32, 1);
         let dry_run = r.flag("AUTOHEAL_DRY_RUN", false);
         let report_only = r.flag("AUTOHEAL_REPORT_ONLY", false);
         let publish_healthy = r.flag("AUTOHEAL_PUBLISH_HEALTHY", false);
@@ -290,6 +292,7 @@ impl Config {
             alarm_error_spike,
             error_spike_threshold,
             snapshot_window_seconds,
+            schedule_max_failures,
             dry_run,
             report_only,
             publish_healthy,

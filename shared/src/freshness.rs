@@ -375,6 +375,11 @@ async fn newest_under(
     }
 }
 
+/// Only the snapshot freshness check (for callers that need no other evidence, and no other IAM).
+pub async fn snapshot_check(aws: &Aws, cfg: &Config, now: i64) -> Check {
+    check_snapshots(aws, cfg, now, &AtomicU32::new(0)).await
+}
+
 async fn check_snapshots(aws: &Aws, cfg: &Config, now: i64, requests: &AtomicU32) -> Check {
     let max_age = cfg.freshness_max_age_minutes as i64 * 60;
     let fresh_after = now - max_age;

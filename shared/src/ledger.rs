@@ -7,10 +7,15 @@
 //! write and no query language; Autoheal reads only keys it can name.
 //!
 //! Layout under `AUTOHEAL_LEDGER_PREFIX` (default `autoheal/`):
-//! - `claims/<key>.json`: one per (event, action, target): whoever creates it acts; copies find it.
+//! - `claims/<change>--<action>--<target>.json`: one per (change, action, target): whoever creates
+//!   it acts; copies find it.
 //! - `targets/<target>.json`: per-target history for cooldowns, caps and loop detection.
-//! - `decisions/YYYY/MM/DD/<ms>-<n>.json`: every decision, with its evidence.
-//! - `known-good/<service>.json`: revision and image last seen passing every check.
+//! - `schedules/<rule>.json`: consecutive failed runs, and whether Autoheal disabled the rule.
+//! - `decisions/YYYY/MM/DD/<epoch-ms>-<trigger>-<seq>-<nanos>-<pid>.json`: every decision, with its
+//!   evidence.
+//! - `known-good/<cluster>_<service>.json`: the revision last seen passing every check.
+//!
+//! Names are made safe with [`safe_key`] ('/' and other characters become '_').
 
 use aws_sdk_s3::primitives::ByteStream;
 use serde::{de::DeserializeOwned, Deserialize, Serialize};

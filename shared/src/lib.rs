@@ -23,4 +23,5 @@ pub mod report;
 pub mod responder;
 pub mod rollback;
 pub mod run;
+pub mod tasks;
 pub mod telemetry;

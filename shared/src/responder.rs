@@ -187,8 +187,10 @@ fn triage_checks(t: &Triage, now: i64, r: &mut Report) {
                 })
                 .collect();
             let events: Vec<&str> = s.events().iter().take(3).filter_map(|e| e.message()).collect();
-            r.checks.push(Check::pass(
+            let status = if s.desired_count() > 0 && s.running_count() < 1 { CheckStatus::Fail } else { CheckStatus::Pass };
+            r.checks.push(Check::new(
                 "service_health",
+                status,
                 format!(
                     "desired {}, running {}, pending {}; deployments: {}; recent events: {}",
                     s.desired_count(),
@@ -353,11 +355,12 @@ pub async fn handle(deps: &Deps, alarm: &AlarmSignal, trigger: TriggerRef, dry_r
     let alarm_at = alarm.changed_at.unwrap_or(now);
     let (playbook, plan) = decide(kind, &t, alarm_at, cfg);
     r.playbook = playbook;
-    let what = format!("{} in ALARM", alarm.name);
+    // The cause leads (it is what the subject line shows on a phone); the alarm follows.
+    let tag = format!("({} in ALARM)", alarm.name);
     match plan {
         Plan::Escalate { why, steps } => {
             r.outcome = Outcome::Escalated;
-            r.reason = format!("{what}: {why}");
+            r.reason = format!("{why} {tag}");
             r.next_steps = steps;
         }
         Plan::Rollback { why } => {
@@ -365,7 +368,7 @@ pub async fn handle(deps: &Deps, alarm: &AlarmSignal, trigger: TriggerRef, dry_r
                 service: cfg.collector_service.clone(),
                 to: None,
                 change_id: format!("alarm:{}", trigger.id),
-                why: format!("{what}: {why}"),
+                why: format!("{why} {tag}"),
                 from_alarm: true,
             };
             return Box::pin(crate::rollback::roll_back(deps, req, r, dry_run)).await;
@@ -381,7 +384,7 @@ pub async fn handle(deps: &Deps, alarm: &AlarmSignal, trigger: TriggerRef, dry_r
             };
             let m = ForceDeployment { aws: &deps.aws, cluster: cfg.cluster.clone(), service: cfg.collector_service.clone(), alarm: Some(alarm.name.clone()) };
             let out = guard.act(&intent, &m).await;
-            settle(&mut r, vec![out], &format!("{what}: {why}"), cfg);
+            settle(&mut r, vec![out], &format!("{why} {tag}"), cfg);
             if r.outcome == Outcome::Remediated {
                 r.next_steps.push("Verification is the next scheduled freshness check: it must see new snapshots within the freshness window".into());
             }

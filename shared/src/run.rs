@@ -34,6 +34,7 @@ pub enum Function {
     RotationRedeploy,
     AlarmResponder,
     DeploymentWatch,
+    TaskWatch,
 }
 
 impl Function {
@@ -45,6 +46,7 @@ impl Function {
             // Its own reports may arrive on the alerts topic: accepted, and ignored.
             Function::AlarmResponder => matches!(t, Trigger::Alarm(_) | Trigger::OwnReport { .. }),
             Function::DeploymentWatch => matches!(t, Trigger::Deployment(_)),
+            Function::TaskWatch => matches!(t, Trigger::TaskChange(_)),
         }
     }
     fn name(self) -> &'static str {
@@ -54,6 +56,7 @@ impl Function {
             Function::RotationRedeploy => "rotation-redeploy",
             Function::AlarmResponder => "alarm-responder",
             Function::DeploymentWatch => "deployment-watch",
+            Function::TaskWatch => "task-watch",
         }
     }
 }
@@ -129,10 +132,7 @@ async fn dispatch(deps: &Deps, trigger: &Trigger, dry_run: bool) -> Report {
         ),
         Trigger::Alarm(a) => Box::pin(crate::responder::handle(deps, a, tref, dry_run)).await,
         Trigger::SecretChange(s) => Box::pin(crate::rotation::handle(deps, s, tref, dry_run)).await,
-        Trigger::TaskChange(t) => {
-            let playbook = if t.family == cfg.vod_family { Playbook::VodFailure } else { Playbook::AnalysisFailure };
-            not_automated(trigger, playbook, format!("task of {} is {}", t.family, t.last_status))
-        }
+        Trigger::TaskChange(t) => Box::pin(crate::tasks::handle(deps, t, tref, dry_run)).await,
         Trigger::Deployment(d) => Box::pin(crate::rollback::handle_deployment(deps, d, tref, dry_run)).await,
     }
 }
@@ -153,15 +153,6 @@ fn ignored(trigger: &Trigger, playbook: Playbook, reason: String) -> Report {
     let mut r = Report::new(trigger.reference(), playbook);
     r.outcome = Outcome::Ignored;
     r.reason = reason;
-    r
-}
-
-/// A trigger whose playbook is not automated yet: say so, and hand the runbook to a human.
-fn not_automated(trigger: &Trigger, playbook: Playbook, what: String) -> Report {
-    let mut r = Report::new(trigger.reference(), playbook);
-    r.outcome = Outcome::Escalated;
-    r.reason = format!("{what}; Autoheal does not automate {} yet", playbook.name());
-    r.next_steps.push(format!("Follow {} ({}) by hand", playbook.runbook_section(), playbook.name()));
     r
 }
 

@@ -4,7 +4,9 @@
 mod cli;
 mod freshness;
 mod intake;
+mod load;
 mod safety;
 mod responder;
 mod rollback;
 mod alarm_gap;
+mod tasks;

@@ -55,6 +55,43 @@ CHANNELS = ["xqc", "kaicenat", "shroud", "pokimane", "summit1g", "lirik", "sodap
             "ibai", "auronplay", "tarik", "zackrawrr", "caedrel", "jynxzi", "stableronaldo"]
 
 
+TASK_LOGS = {
+    "analysis-ok": [
+        "2026-11-28 03:00:50,001 - __main__ - INFO - ANALYSIS PIPELINE START",
+        "2026-11-28 03:00:51,001 - __main__ - INFO - [1/6] AGGREGATING VIEWER DATA",
+        "2026-11-28 03:40:51,001 - __main__ - INFO - [6/6] SAVING RESULTS",
+        f"2026-11-28 03:40:52,001 - __main__ - INFO - ✓ Results saved to s3://{BUCKET}/{PREFIX}processed/analysis_results.json",
+        "2026-11-28 03:40:52,101 - __main__ - INFO - ✅ ANALYSIS PIPELINE COMPLETE",
+    ],
+    "analysis-pipeline-failed": [
+        "2026-11-28 03:00:50,001 - __main__ - INFO - ANALYSIS PIPELINE START",
+        "2026-11-28 03:00:51,001 - __main__ - INFO - [1/6] AGGREGATING VIEWER DATA",
+        "2026-11-28 03:41:01,001 - __main__ - ERROR - Pipeline failed: Connection reset by peer",
+        "Traceback (most recent call last):",
+        "ConnectionResetError: [Errno 104] Connection reset by peer",
+    ],
+    "analysis-no-input": [
+        "2026-11-28 03:00:50,001 - __main__ - INFO - ANALYSIS PIPELINE START",
+        "2026-11-28 03:00:59,001 - __main__ - ERROR - ❌ No analysis input data found in S3 prefixes 'raw/snapshots' or 'curated/presence_snapshots/source=vod'",
+    ],
+    "analysis-no-edges": [
+        "2026-11-28 03:00:50,001 - __main__ - INFO - ANALYSIS PIPELINE START",
+        "2026-11-28 03:20:50,001 - __main__ - ERROR - Graph has no edges. Try lowering overlap_threshold.",
+    ],
+    "vod-ok": [
+        "2026-11-28 06:00:10,001 - __main__ - WARNING - VOD collection is disabled in config but preprocess_vods was requested. Proceeding anyway.",
+        "2026-11-28 06:00:10,101 - vod_collector - INFO - No pending VODs in queue",
+        "2026-11-28 06:00:10,201 - vod_collector - INFO - VOD processing complete. Processed: 0",
+        "2026-11-28 06:00:10,301 - vod_collector - INFO - Queue stats: {'total': 0, 'pending': 0, 'processing': 0, 'completed': 0, 'failed': 0}",
+    ],
+    "vod-timeout": [
+        "2026-11-28 06:00:10,001 - vod_collector - INFO - Processing VOD 2291 (xqc)",
+        "2026-11-28 06:05:10,001 - vod_collector - ERROR - Timeout downloading VOD 2291",
+        "2026-11-28 06:05:10,101 - vod_collector - WARNING - VOD 2291 failed (attempt 1); next attempt after 60s",
+    ],
+}
+
+
 def clients(url: str):
     cfg = Config(retries={"max_attempts": 2}, s3={"addressing_style": "path"})
     kw = dict(endpoint_url=url, region_name=REGION, aws_access_key_id="testing",
@@ -337,6 +374,14 @@ def scenario(url: str, name: str, args: dict) -> dict:
         c["cloudwatch"].put_metric_alarm(AlarmName="ViewerAtlas-Collector-Error-Spike",
                                          AlarmActions=[c["sns"].create_topic(Name=TOPIC)["TopicArn"]], **spec)
         return {"tampered": 2}
+    if name == "task-log":
+        # The log stream a scheduled task wrote before it stopped (awslogs: <prefix>/<container>/<id>).
+        family, task_id = args["family"], args["task_id"]
+        prefix, container = {ANALYSIS: ("analysis", "analysis"), VOD: ("vod-collector", "vod-collector")}[family]
+        t = now_utc() - dt.timedelta(minutes=5)
+        lines = [(t + dt.timedelta(seconds=i), m) for i, m in enumerate(TASK_LOGS[args["kind"]])]
+        put_lines(c["logs"], f"/ecs/{family}", f"{prefix}/{container}/{task_id}", lines)
+        return {"stream": f"{prefix}/{container}/{task_id}"}
     if name == "rotate-secret":
         # What an operator's `aws secretsmanager put-secret-value` does: a new AWSCURRENT version.
         secret = args.get("secret", OAUTH_SECRET)
