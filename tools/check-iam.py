@@ -12,7 +12,7 @@ Fails (exit 1, one line per violation naming the resource and the action) when:
      scoped ("bucket/autoheal/*", "task-definition/<family>:*", "secret:<name>-??????");
   2. an action "*" or a whole-service wildcard ("ecs:*", "s3:*") appears in any statement, or an
      Allow statement uses NotAction;
-  3. secretsmanager:GetSecretValue is granted to any role other than the alarm responder's
+  3. secretsmanager:GetSecretValue is granted to any role other than the alarm responder's or the rotation redeployer's (they validate the token)
      (functions are known by their SAM-generated role, e.g. AlarmResponderFunctionRole).
 It fails closed: a Resource it cannot evaluate (an unknown intrinsic function, a non-ARN string) is a
 violation. Parameters resolve to their defaults (no default: a named placeholder); Ref/GetAtt of a
@@ -41,7 +41,8 @@ MUTATING = [
     "secretsmanager:PutSecretValue",
 ]
 SECRET_READ = "secretsmanager:GetSecretValue"
-SECRET_READERS = {"AlarmResponderFunctionRole"}
+# Only the two functions that validate the Twitch token with Twitch may read its value.
+SECRET_READERS = {"AlarmResponderFunctionRole", "RotationRedeployFunctionRole"}
 
 PSEUDO = {
     "AWS::Partition": "aws",

@@ -226,6 +226,13 @@ impl Config {
             Some(v) if v.trim().is_empty() => None,
             Some(v) => Some(v.trim().to_string()),
         };
+        // The token is sent to this URL: plain http only to a local test endpoint.
+        if let Some(u) = &twitch_validate_url {
+            let local = u.starts_with("http://127.0.0.1") || u.starts_with("http://localhost") || u.starts_with("http://[::1]");
+            if !(u.starts_with("https://") || local) {
+                r.problems.push(format!("AUTOHEAL_TWITCH_VALIDATE_URL must be https:// (or http:// on loopback), got {u:?}"));
+            }
+        }
         let freshness_rule = r.string("AUTOHEAL_FRESHNESS_RULE_NAME", "vieweratlas-autoheal-freshness");
         let daily_rule = r.string("AUTOHEAL_DAILY_RULE_NAME", "vieweratlas-autoheal-daily");
         let alarm_unavailable = r.string("COLLECTOR_UNAVAILABLE_ALARM", "ViewerAtlas-ECSCollector-Unavailable");

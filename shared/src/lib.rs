@@ -24,4 +24,5 @@ pub mod responder;
 pub mod rollback;
 pub mod run;
 pub mod tasks;
+pub mod twitch;
 pub mod telemetry;

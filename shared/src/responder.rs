@@ -11,6 +11,7 @@ use crate::logscan::{self, GroupScan, Signature};
 use crate::outcome::settle;
 use crate::remedy::{describe_service, ForceDeployment};
 use crate::report::{Check, CheckStatus, Outcome, Playbook, Report, TriggerRef};
+use crate::twitch::TokenCheck;
 use crate::run::Deps;
 
 /// A deployment this close before the alarm makes the alarm deploy-related (RUNBOOK §2.5).
@@ -253,7 +254,7 @@ enum Plan {
     Escalate { why: String, steps: Vec<String> },
 }
 
-fn decide(kind: AlarmKind, t: &Triage, alarm_at: i64, cfg: &crate::config::Config) -> (Playbook, Plan) {
+fn decide(kind: AlarmKind, t: &Triage, token: Option<&TokenCheck>, alarm_at: i64, cfg: &crate::config::Config) -> (Playbook, Plan) {
     let oauth = &cfg.oauth_secret_id;
     let token_rejected = t.count(Signature::AuthFailed) + t.count(Signature::TokenRejected);
     let client_rejected = t.count(Signature::ClientRejected);
@@ -280,18 +281,34 @@ fn decide(kind: AlarmKind, t: &Triage, alarm_at: i64, cfg: &crate::config::Confi
             return (Playbook::Rollback, Plan::Rollback { why: format!("deploy-related: the collector's current deployment started {} before the alarm", age_text(alarm_at - dep)) });
         }
     }
+    let rotate_steps = || {
+        vec![
+            format!("rotate {oauth}: aws secretsmanager update-secret --secret-id {oauth} --secret-string '<new token>' (bare token, no 'oauth:' prefix)"),
+            "Autoheal redeploys the collector when it sees the change (RUNBOOK §5)".into(),
+        ]
+    };
+    // Twitch's own answer outranks log evidence: a rejected token is never "fixed" by a restart.
+    if let Some(TokenCheck::Rejected { status }) = token {
+        return (Playbook::ChannelDiscovery, Plan::Escalate {
+            why: format!("Twitch rejects the OAuth token in {oauth} (validate answered HTTP {status}); redeploying would start tasks with the same token"),
+            steps: rotate_steps(),
+        });
+    }
     if token_rejected > 0 || t.count(Signature::VodAuth) > 0 {
         if predates_secret {
             return (playbook, Plan::Redeploy {
                 why: format!("Twitch rejects the token the running tasks hold ({token_rejected} auth failures), and {} changed after they started: a new deployment picks up the new value", oauth),
             });
         }
+        if matches!(token, Some(TokenCheck::Valid { .. })) {
+            return (playbook, Plan::Escalate {
+                why: format!("the logs show {token_rejected} auth failures, yet Twitch accepts the stored token now and the tasks started after its last change: check the client id and the token's scopes"),
+                steps: vec![format!("Compare {} with the token's client id (RUNBOOK §6 B)", cfg.client_id_secret_id)],
+            });
+        }
         return (playbook, Plan::Escalate {
             why: format!("Twitch rejects the OAuth token ({token_rejected} auth failures in the logs); redeploying would start tasks with the same token"),
-            steps: vec![
-                format!("rotate {oauth}: aws secretsmanager update-secret --secret-id {oauth} --secret-string '<new token>' (bare token, no 'oauth:' prefix)"),
-                "Autoheal redeploys the collector when it sees the change (RUNBOOK §5)".into(),
-            ],
+            steps: rotate_steps(),
         });
     }
     if client_rejected > 0 {
@@ -353,7 +370,14 @@ pub async fn handle(deps: &Deps, alarm: &AlarmSignal, trigger: TriggerRef, dry_r
     let t = triage(deps, now).await;
     triage_checks(&t, now, &mut r);
     let alarm_at = alarm.changed_at.unwrap_or(now);
-    let (playbook, plan) = decide(kind, &t, alarm_at, cfg);
+    let token = crate::twitch::check_configured(deps).await;
+    r.checks.push(match &token {
+        None => Check::skipped("twitch_token", "token check off (AUTOHEAL_TWITCH_VALIDATE_URL is empty); judged from the logs"),
+        Some(c @ TokenCheck::Valid { .. }) => Check::pass("twitch_token", c.summary()),
+        Some(c @ TokenCheck::Rejected { .. }) => Check::fail("twitch_token", c.summary()),
+        Some(c @ TokenCheck::Unknown(_)) => Check::error("twitch_token", c.summary()),
+    });
+    let (playbook, plan) = decide(kind, &t, token.as_ref(), alarm_at, cfg);
     r.playbook = playbook;
     // The cause leads (it is what the subject line shows on a phone); the alarm follows.
     let tag = format!("({} in ALARM)", alarm.name);

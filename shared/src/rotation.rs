@@ -175,15 +175,22 @@ pub async fn handle(deps: &Deps, change: &SecretChange, trigger: TriggerRef, dry
             trigger.id.clone()
         }
     };
-    // Reading a value is needed only to validate a token; values are never logged or reported.
-    r.checks.push(Check::skipped(
-        "twitch_token_validation",
-        if cfg.twitch_validate_url.is_some() {
-            "not implemented yet: the new value is rolled out without a Twitch validate call"
-        } else {
-            "turned off (AUTOHEAL_TWITCH_VALIDATE_URL is empty)"
-        },
-    ));
+    // Validate the new token before rolling it out: a token Twitch rejects is escalated, not
+    // deployed. The value is read only for this call and never logged or reported.
+    if name == cfg.oauth_secret_id {
+        match crate::twitch::check_configured(deps).await {
+            None => r.checks.push(Check::skipped("twitch_token_validation", "turned off (AUTOHEAL_TWITCH_VALIDATE_URL is empty)")),
+            Some(c @ crate::twitch::TokenCheck::Rejected { .. }) => {
+                r.checks.push(Check::fail("twitch_token_validation", c.summary()));
+                r.outcome = crate::report::Outcome::Escalated;
+                r.reason = format!("the new value of {name} is rejected by Twitch; not rolled out");
+                r.next_steps.push(format!("Put a valid token in {name} (bare token, no 'oauth:' prefix); Autoheal rolls it out when it changes"));
+                return r;
+            }
+            Some(c @ crate::twitch::TokenCheck::Valid { .. }) => r.checks.push(Check::pass("twitch_token_validation", c.summary())),
+            Some(c) => r.checks.push(Check::error("twitch_token_validation", format!("{}; rolling out anyway", c.summary()))),
+        }
+    }
 
     let services = match services_using(aws, &cfg.cluster, &name).await {
         Ok(s) => s,

@@ -89,11 +89,13 @@ fn interceptor(rules: &[Rule]) -> MockResponseInterceptor {
 impl Mocks {
     fn build(&self, sdk: &SdkConfig) -> Aws {
         let http = create_mock_http_client();
-        let ecs_http = self.ecs_http.clone().unwrap_or_else(|| http.clone());
+        let ecs = match &self.ecs_http {
+            // A real (if silent) HTTP client: requests go to it, not to the mock rules.
+            Some(client) => aws_sdk_ecs::config::Builder::from(sdk).http_client(client.clone()),
+            None => aws_sdk_ecs::config::Builder::from(sdk).http_client(http.clone()).interceptor(interceptor(&self.ecs)),
+        };
         Aws {
-            ecs: aws_sdk_ecs::Client::from_conf(
-                aws_sdk_ecs::config::Builder::from(sdk).http_client(ecs_http).interceptor(interceptor(&self.ecs)).build(),
-            ),
+            ecs: aws_sdk_ecs::Client::from_conf(ecs.build()),
             logs: aws_sdk_cloudwatchlogs::Client::from_conf(
                 aws_sdk_cloudwatchlogs::config::Builder::from(sdk).http_client(http.clone()).interceptor(interceptor(&self.logs)).build(),
             ),
@@ -424,8 +426,11 @@ async fn a_failed_publish_fails_the_invocation_and_names_the_topic() {
     mocks.sns = vec![sns_500.clone()];
     let deps = mocks.deps().await;
 
-    // An analysis task failure is escalated to a human: a run that must publish, and reads nothing.
-    let err = run::handle(&deps, Function::Any, &sample_event("ecs-task-stopped-analysis.json"), RunOptions::default())
+    // An alarm that is back to OK is reported as ignored without reading anything: a run that
+    // must publish, and touches no other service.
+    let mut event = sample_event("alarm-eventbridge-snapshot-stalled.json");
+    event["detail"]["state"]["value"] = "OK".into();
+    let err = run::handle(&deps, Function::AlarmResponder, &event, RunOptions::default())
         .await
         .expect_err("publishing failed, so the run must fail");
     let text = err.to_string();
@@ -434,7 +439,7 @@ async fn a_failed_publish_fails_the_invocation_and_names_the_topic() {
     assert!(!text.contains('\n'), "{text}");
     assert!(!err.is_invalid_input(), "a publish failure is retryable, not bad input");
     let RunError::Publish { report, .. } = err else { panic!("expected RunError::Publish, got {text}") };
-    assert_eq!(report.outcome, Outcome::Escalated, "the report is kept: {report:#?}");
+    assert_eq!(report.outcome, Outcome::Ignored, "the report is kept: {report:#?}");
     assert_eq!(sns_500.num_calls(), 3, "Publish attempts (SDK retries, then Lambda's)");
     println!("faults (b): {text}");
 }

@@ -8,7 +8,9 @@
 //!
 //! Properties, for every input:
 //! - intake never panics;
-//! - an `Err` displays as one non-empty line that starts with an `IntakeError` prefix;
+//! - an `Err` displays as one non-empty line that starts with an `IntakeError` prefix (multi-line
+//!   messages are collected over the whole run and reported together, by code path, with the
+//!   shortest input for each);
 //! - an `Ok` trigger's `reference()` has a non-empty id;
 //! - `parse(&value)` and `parse_str(&text)` agree on the kind of answer.
 //!
@@ -18,9 +20,10 @@
 //! `PROPTEST_RNG_SEED=<u64>` makes a run reproducible; failures are shrunk and printed, and never
 //! persisted to files.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 use std::time::Instant;
 
 use autoheal::intake::{parse, parse_str, IntakeError, Trigger};
@@ -51,12 +54,22 @@ fn share(tenths: u64) -> u32 {
 
 const PREFIXES: [&str; 4] = ["event is not valid JSON", "event is not a JSON object", "unrecognised event", "malformed "];
 
-/// What the inputs turned into: proof the generator reaches past the first rejection.
+/// What the inputs turned into (proof the generator reaches past the first rejection), and every
+/// error message that spans lines.
 #[derive(Default)]
 struct Tally {
     cases: AtomicU64,
     ok: [AtomicU64; 6],
     err: [AtomicU64; 4],
+    multiline: Mutex<BTreeMap<String, Multiline>>,
+}
+
+/// One class of multi-line error messages: how often, and the shortest input that produced one.
+#[derive(Debug)]
+struct Multiline {
+    count: u64,
+    input: String,
+    message: String,
 }
 
 const OK_NAMES: [&str; 6] = ["alarm", "schedule", "secret", "task", "deployment", "own-report"];
@@ -87,10 +100,35 @@ impl Tally {
         self.err[i].load(Ordering::Relaxed)
     }
 
+    fn multiline_count(&self) -> u64 {
+        self.multiline.lock().unwrap_or_else(|e| e.into_inner()).values().map(|m| m.count).sum()
+    }
+
+    /// Multi-line messages are collected rather than failing the first case, so that one run names
+    /// every code path that produces them (each with its shortest input) and the case count holds.
+    fn record_multiline(&self, r: &Result<Trigger, IntakeError>, msg: &str, input: &str, strings: &[String]) {
+        let class = format!("{} | {}", kind_of(r), template(msg, strings));
+        let mut map = self.multiline.lock().unwrap_or_else(|e| e.into_inner());
+        let entry = map.entry(class).or_insert_with(|| Multiline { count: 0, input: input.to_string(), message: msg.to_string() });
+        entry.count += 1;
+        if input.len() < entry.input.len() {
+            entry.input = input.to_string();
+            entry.message = msg.to_string();
+        }
+    }
+
+    fn multiline_report(&self) -> String {
+        let map = self.multiline.lock().unwrap_or_else(|e| e.into_inner());
+        map.iter()
+            .map(|(class, m)| format!("  [{} cases] {class}\n    shortest input: {}\n    message: {:?}", m.count, m.input, m.message))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
     fn summary(&self) -> String {
         let ok: Vec<String> = OK_NAMES.iter().enumerate().map(|(i, n)| format!("{n} {}", self.ok_count(i))).collect();
         let err: Vec<String> = ERR_NAMES.iter().enumerate().map(|(i, n)| format!("{n} {}", self.err_count(i))).collect();
-        format!("ok: {}; err: {}", ok.join(", "), err.join(", "))
+        format!("ok: {}; err: {}; multi-line errors: {}", ok.join(", "), err.join(", "), self.multiline_count())
     }
 }
 
@@ -116,6 +154,12 @@ fn fuzz<S: Strategy>(name: &str, cases: u32, strategy: S, test: impl Fn(S::Value
         panic!("{name}: {e}");
     }
     assert!(ran >= u64::from(cases), "{name}: ran {ran} of {cases} cases");
+    let multiline = tally.multiline_count();
+    assert!(
+        multiline == 0,
+        "{name}: {multiline} of {ran} inputs got an error message that spans lines (it must be one line), by code path:\n{}",
+        tally.multiline_report()
+    );
     tally
 }
 
@@ -123,7 +167,7 @@ fn fuzz<S: Strategy>(name: &str, cases: u32, strategy: S, test: impl Fn(S::Value
 // The properties
 // ---------------------------------------------------------------------------------------------
 
-fn check_result(input: &str, r: &Result<Trigger, IntakeError>) -> Result<(), TestCaseError> {
+fn check_result(input: &str, strings: &[String], r: &Result<Trigger, IntakeError>, tally: &Tally) -> Result<(), TestCaseError> {
     match r {
         Ok(t) => {
             let rf = t.reference();
@@ -132,11 +176,62 @@ fn check_result(input: &str, r: &Result<Trigger, IntakeError>) -> Result<(), Tes
         Err(e) => {
             let msg = e.to_string();
             prop_assert!(!msg.trim().is_empty(), "empty error message for {input}");
-            prop_assert!(!msg.contains('\n') && !msg.contains('\r'), "error message spans lines: {msg:?}\ninput: {input}");
             prop_assert!(PREFIXES.iter().any(|p| msg.starts_with(p)), "error message has no IntakeError prefix: {msg:?}\ninput: {input}");
+            if msg.contains('\n') || msg.contains('\r') {
+                tally.record_multiline(r, &msg, input, strings);
+            }
         }
     }
     Ok(())
+}
+
+/// Every key and string in the input, including inside strings that are JSON themselves (the SNS
+/// message), longest first.
+fn strings_of(v: &Value) -> Vec<String> {
+    fn walk(v: &Value, out: &mut Vec<String>, depth: usize) {
+        match v {
+            Value::String(s) => {
+                out.push(s.clone());
+                if depth < 4 {
+                    if let Ok(inner) = serde_json::from_str::<Value>(s) {
+                        walk(&inner, out, depth + 1);
+                    }
+                }
+            }
+            Value::Array(a) => a.iter().for_each(|x| walk(x, out, depth)),
+            Value::Object(m) => {
+                for (k, x) in m {
+                    out.push(k.clone());
+                    walk(x, out, depth);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    walk(v, &mut out, 0);
+    out.retain(|s| !s.is_empty());
+    out.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    out.dedup();
+    out
+}
+
+/// The code path behind a message: its fixed text up to the first part taken from the input (a
+/// string of the input that holds a line break, or a quoted or parenthesised detail).
+fn template(msg: &str, strings: &[String]) -> String {
+    let from_input = strings.iter().filter(|s| s.contains(['\n', '\r'])).filter_map(|s| msg.find(s.as_str())).min();
+    let detail = msg.find(['(', '`']);
+    let cut = match (from_input, detail) {
+        (Some(i), Some(d)) if d < i => d,
+        (Some(i), _) => i,
+        (None, Some(d)) => d,
+        (None, None) => msg.len(),
+    };
+    let mut t: String = msg[..cut].chars().take(100).collect();
+    if from_input == Some(cut) {
+        t.push_str("<input>");
+    }
+    t.replace(['\n', '\r'], "⏎")
 }
 
 /// The category of an answer, to compare `parse` with `parse_str`.
@@ -153,16 +248,26 @@ fn kind_of(r: &Result<Trigger, IntakeError>) -> String {
 fn check_text(text: &str, tally: &Tally) -> Result<(), TestCaseError> {
     let r = parse_str(text);
     tally.record(&r);
-    check_result(&shorten(text), &r)
+    let strings = match &r {
+        Err(e) if e.to_string().contains(['\n', '\r']) => serde_json::from_str::<Value>(text).map(|v| strings_of(&v)).unwrap_or_default(),
+        _ => Vec::new(),
+    };
+    check_result(&shorten(text), &strings, &r, tally)
 }
 
 fn check_value(v: &Value, tally: &Tally) -> Result<(), TestCaseError> {
     let text = v.to_string();
     let from_text = parse_str(&text);
     tally.record(&from_text);
-    check_result(&shorten(&text), &from_text)?;
+    let strings = match &from_text {
+        Err(e) if e.to_string().contains(['\n', '\r']) => strings_of(v),
+        _ => Vec::new(),
+    };
+    check_result(&shorten(&text), &strings, &from_text, tally)?;
     let from_value = parse(v);
-    check_result(&shorten(&text), &from_value)?;
+    // Counted once (from the text); checked again for the other entry point.
+    let quiet = Tally::default();
+    check_result(&shorten(&text), &strings, &from_value, &quiet)?;
     prop_assert_eq!(kind_of(&from_value), kind_of(&from_text), "parse and parse_str disagree on {}", shorten(&text));
     Ok(())
 }

@@ -10,3 +10,4 @@ mod responder;
 mod rollback;
 mod alarm_gap;
 mod tasks;
+mod twitch;

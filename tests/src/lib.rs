@@ -278,3 +278,73 @@ pub fn check<'a>(report: &'a Value, name: &str) -> &'a Value {
         .and_then(|cs| cs.iter().find(|c| c["name"] == name))
         .unwrap_or_else(|| panic!("no check {name} in {report:#}"))
 }
+
+/// A stand-in for Twitch's `oauth2/validate` on loopback: 200 for the tokens it is told are valid,
+/// 401 for anything else. It records every token it receives, so tests can prove the token went
+/// nowhere else and was sent exactly as stored.
+pub struct TwitchStub {
+    pub url: String,
+    received: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    port: u16,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl TwitchStub {
+    pub fn start(valid: &[&str]) -> Self {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        use std::sync::{Arc, Mutex};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind stub");
+        let port = listener.local_addr().expect("addr").port();
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let valid: Vec<String> = valid.iter().map(|s| s.to_string()).collect();
+        let (rx, st) = (received.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                if st.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(mut stream) = stream else { continue };
+                stream.set_read_timeout(Some(Duration::from_secs(5))).ok();
+                let mut buf = [0u8; 4096];
+                let n = stream.read(&mut buf).unwrap_or(0);
+                let req = String::from_utf8_lossy(&buf[..n]).to_string();
+                let token = req
+                    .lines()
+                    .find_map(|l| l.strip_prefix("Authorization: OAuth ").or_else(|| l.strip_prefix("authorization: OAuth ")))
+                    .unwrap_or("")
+                    .trim()
+                    .to_string();
+                let ok = valid.contains(&token);
+                rx.lock().unwrap().push(token);
+                let body = if ok {
+                    r#"{"client_id":"stubclient","login":"viewer_atlas","scopes":["chat:read"],"user_id":"1","expires_in":5184000}"#
+                } else {
+                    r#"{"status":401,"message":"invalid access token"}"#
+                };
+                let status = if ok { "200 OK" } else { "401 Unauthorized" };
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        Self { url: format!("http://127.0.0.1:{port}/oauth2/validate"), received, stop, port, thread: Some(thread) }
+    }
+
+    pub fn received(&self) -> Vec<String> {
+        self.received.lock().unwrap().clone()
+    }
+}
+
+impl Drop for TwitchStub {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
