@@ -15,6 +15,7 @@ pub mod ledger;
 pub mod outcome;
 pub mod remedy;
 pub mod rotation;
+pub mod incident;
 pub mod intake;
 pub mod logscan;
 pub mod lambda;

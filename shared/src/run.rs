@@ -234,6 +234,24 @@ fn next_step_for(p: Playbook) -> String {
     format!("{} {}: {how}", p.runbook_section(), p.name())
 }
 
+/// RUNBOOK §7: remediations open an incident; the smoke test, an analysis run and a VOD run that
+/// pass after it close it with one report of what was verified.
+async fn close_incident(deps: &Deps, report: &Report) {
+    let cfg = &deps.config;
+    let ledger = crate::ledger::Ledger::new(deps.aws.s3.clone(), &cfg.bucket, &cfg.ledger_prefix);
+    match crate::incident::note(&ledger, cfg, report, now_epoch()).await {
+        Ok(Some(closing)) => {
+            crate::telemetry::emit_metrics(&closing);
+            match publish::publish(&deps.aws.sns, &cfg.topic_arn, &closing).await {
+                Ok(id) => tracing::info!(message_id = %id, "incident closed and reported"),
+                Err(e) => tracing::error!(error = %e, "incident-closed report could not be published"),
+            }
+        }
+        Ok(None) => {}
+        Err(e) => tracing::warn!(error = %e, "post-incident checklist could not be updated"),
+    }
+}
+
 /// Finishes a run a human started outside `handle` (e.g. `autoheal rollback`): logged, measured
 /// and published like any other.
 pub async fn finish_manual(deps: &Deps, report: Report, dry_run: bool) -> Result<Report, RunError> {
@@ -252,6 +270,9 @@ async fn finish(deps: &Deps, mut report: Report, dry_run: bool, may_publish: boo
         "run finished"
     );
     // Playbook E's report doubles as the SNS test message, so it always goes out.
+    if !dry_run && may_publish {
+        close_incident(deps, &report).await;
+    }
     let wanted = report.outcome != Outcome::Healthy || deps.config.publish_healthy || report.playbook == Playbook::AlarmGap;
     if dry_run || !may_publish || !wanted {
         return Ok(report);

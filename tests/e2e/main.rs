@@ -11,3 +11,4 @@ mod rollback;
 mod alarm_gap;
 mod tasks;
 mod twitch;
+mod incident;
