@@ -4,7 +4,7 @@
 CARGO ?= cargo
 VENV  := .venv/bin
 
-.PHONY: all venv build test test-rust lint-template demo bench lambda clean help
+.PHONY: all venv build test test-rust lint-template lint demo bench lambda clean help
 
 all: test
 
@@ -27,6 +27,11 @@ test-rust: venv
 
 lint-template: venv
 	@tools/lint-template.sh
+
+# Not part of `make test`: clippy is a third build profile, and CI builds each profile once.
+lint: lint-template
+	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+	$(CARGO) fmt --all --check
 
 demo: build
 	@$(VENV)/python tools/demo.py

@@ -41,7 +41,10 @@ pub fn known_alarms(cfg: &Config) -> Vec<AlarmSpec> {
             threshold: 1.0,
             comparison: ComparisonOperator::LessThanThreshold,
             treat_missing: "breaching",
-            dimensions: vec![("ClusterName".into(), cfg.cluster.clone()), ("ServiceName".into(), cfg.collector_service.clone())],
+            dimensions: vec![
+                ("ClusterName".into(), cfg.cluster.clone()),
+                ("ServiceName".into(), cfg.collector_service.clone()),
+            ],
         },
         AlarmSpec {
             name: cfg.alarm_snapshot_stalled.clone(),
@@ -80,15 +83,53 @@ pub fn drift(spec: &AlarmSpec, live: &MetricAlarm, topic: &str) -> Vec<String> {
             d.push(format!("{what} is {got}, should be {want}"));
         }
     };
-    cmp("namespace", spec.namespace.into(), live.namespace().unwrap_or("-").into());
-    cmp("metric", spec.metric.into(), live.metric_name().unwrap_or("-").into());
-    cmp("statistic", spec.statistic.as_str().into(), live.statistic().map(|s| s.as_str()).unwrap_or("-").into());
-    cmp("period", spec.period.to_string(), live.period().map(|p| p.to_string()).unwrap_or("-".into()));
-    cmp("evaluation periods", spec.evaluation_periods.to_string(), live.evaluation_periods().map(|p| p.to_string()).unwrap_or("-".into()));
-    cmp("threshold", format!("{}", spec.threshold), live.threshold().map(|t| format!("{t}")).unwrap_or("-".into()));
-    cmp("comparison", spec.comparison.as_str().into(), live.comparison_operator().map(|c| c.as_str()).unwrap_or("-").into());
+    cmp(
+        "namespace",
+        spec.namespace.into(),
+        live.namespace().unwrap_or("-").into(),
+    );
+    cmp(
+        "metric",
+        spec.metric.into(),
+        live.metric_name().unwrap_or("-").into(),
+    );
+    cmp(
+        "statistic",
+        spec.statistic.as_str().into(),
+        live.statistic().map(|s| s.as_str()).unwrap_or("-").into(),
+    );
+    cmp(
+        "period",
+        spec.period.to_string(),
+        live.period().map(|p| p.to_string()).unwrap_or("-".into()),
+    );
+    cmp(
+        "evaluation periods",
+        spec.evaluation_periods.to_string(),
+        live.evaluation_periods()
+            .map(|p| p.to_string())
+            .unwrap_or("-".into()),
+    );
+    cmp(
+        "threshold",
+        format!("{}", spec.threshold),
+        live.threshold()
+            .map(|t| format!("{t}"))
+            .unwrap_or("-".into()),
+    );
+    cmp(
+        "comparison",
+        spec.comparison.as_str().into(),
+        live.comparison_operator()
+            .map(|c| c.as_str())
+            .unwrap_or("-")
+            .into(),
+    );
     if !live.alarm_actions().iter().any(|a| a == topic) {
-        d.push(format!("alarm actions {:?} do not include {topic}", live.alarm_actions()));
+        d.push(format!(
+            "alarm actions {:?} do not include {topic}",
+            live.alarm_actions()
+        ));
     }
     if live.actions_enabled() == Some(false) {
         d.push("actions are disabled".into());
@@ -111,19 +152,33 @@ impl Mutation for PutAlarm<'_> {
     }
     async fn recheck(&self) -> Result<(), String> {
         // Someone may have fixed it since the check: only recreate what is still wrong.
-        match describe(self.aws, &[self.spec.name.clone()]).await?.into_iter().next() {
+        match describe(self.aws, std::slice::from_ref(&self.spec.name))
+            .await?
+            .into_iter()
+            .next()
+        {
             None => Ok(()),
             Some(live) if !drift(&self.spec, &live, &self.topic).is_empty() => Ok(()),
             Some(_) => Err(format!("{} already matches its definition", self.spec.name)),
         }
     }
     async fn already_applied(&self, _since: i64) -> Option<String> {
-        let live = describe(self.aws, &[self.spec.name.clone()]).await.ok()?.into_iter().next()?;
-        drift(&self.spec, &live, &self.topic).is_empty().then(|| format!("{} matches its definition", self.spec.name))
+        let live = describe(self.aws, std::slice::from_ref(&self.spec.name))
+            .await
+            .ok()?
+            .into_iter()
+            .next()?;
+        drift(&self.spec, &live, &self.topic)
+            .is_empty()
+            .then(|| format!("{} matches its definition", self.spec.name))
     }
     async fn apply(&self) -> Result<String, String> {
         let s = &self.spec;
-        let dims: Vec<Dimension> = s.dimensions.iter().map(|(k, v)| Dimension::builder().name(k).value(v).build()).collect();
+        let dims: Vec<Dimension> = s
+            .dimensions
+            .iter()
+            .map(|(k, v)| Dimension::builder().name(k).value(v).build())
+            .collect();
         self.aws
             .cloudwatch
             .put_metric_alarm()
@@ -166,25 +221,47 @@ pub async fn check(deps: &Deps, trigger: TriggerRef, dry_run: bool) -> Report {
     let names: Vec<String> = specs.iter().map(|s| s.name.clone()).collect();
     let (live, topic, subs) = tokio::join!(
         describe(aws, &names),
-        aws.sns.get_topic_attributes().topic_arn(&cfg.topic_arn).send(),
-        aws.sns.list_subscriptions_by_topic().topic_arn(&cfg.topic_arn).send(),
+        aws.sns
+            .get_topic_attributes()
+            .topic_arn(&cfg.topic_arn)
+            .send(),
+        aws.sns
+            .list_subscriptions_by_topic()
+            .topic_arn(&cfg.topic_arn)
+            .send(),
     );
     let mut repairs = Vec::new();
     match live {
         Err(e) => r.checks.push(Check::error("alarms", e)),
         Ok(live) => {
             for spec in specs {
-                match live.iter().find(|a| a.alarm_name() == Some(spec.name.as_str())) {
+                match live
+                    .iter()
+                    .find(|a| a.alarm_name() == Some(spec.name.as_str()))
+                {
                     None => {
-                        r.checks.push(Check::fail("alarm_defined", format!("{} does not exist", spec.name)));
+                        r.checks.push(Check::fail(
+                            "alarm_defined",
+                            format!("{} does not exist", spec.name),
+                        ));
                         repairs.push(spec);
                     }
                     Some(a) => {
                         let d = drift(&spec, a, &cfg.topic_arn);
                         if d.is_empty() {
-                            r.checks.push(Check::pass("alarm_defined", format!("{} matches its definition (state {})", spec.name, a.state_value().map(|s| s.as_str()).unwrap_or("?"))));
+                            r.checks.push(Check::pass(
+                                "alarm_defined",
+                                format!(
+                                    "{} matches its definition (state {})",
+                                    spec.name,
+                                    a.state_value().map(|s| s.as_str()).unwrap_or("?")
+                                ),
+                            ));
                         } else {
-                            r.checks.push(Check::fail("alarm_defined", format!("{} was altered: {}", spec.name, d.join("; "))));
+                            r.checks.push(Check::fail(
+                                "alarm_defined",
+                                format!("{} was altered: {}", spec.name, d.join("; ")),
+                            ));
                             repairs.push(spec);
                         }
                     }
@@ -194,11 +271,15 @@ pub async fn check(deps: &Deps, trigger: TriggerRef, dry_run: bool) -> Report {
     }
     let topic_ok = match topic {
         Ok(_) => {
-            r.checks.push(Check::pass("topic_exists", cfg.topic_arn.clone()));
+            r.checks
+                .push(Check::pass("topic_exists", cfg.topic_arn.clone()));
             true
         }
         Err(e) => {
-            r.checks.push(Check::fail("topic_exists", format!("{}: {}", cfg.topic_arn, describe_error(&e))));
+            r.checks.push(Check::fail(
+                "topic_exists",
+                format!("{}: {}", cfg.topic_arn, describe_error(&e)),
+            ));
             false
         }
     };
@@ -209,37 +290,79 @@ pub async fn check(deps: &Deps, trigger: TriggerRef, dry_run: bool) -> Report {
             pending = all
                 .iter()
                 .filter(|x| x.subscription_arn() == Some("PendingConfirmation"))
-                .map(|x| format!("{} {}", x.protocol().unwrap_or("?"), x.endpoint().unwrap_or("?")))
+                .map(|x| {
+                    format!(
+                        "{} {}",
+                        x.protocol().unwrap_or("?"),
+                        x.endpoint().unwrap_or("?")
+                    )
+                })
                 .collect();
             r.checks.push(if pending.is_empty() {
-                Check::pass("subscriptions_confirmed", format!("{} subscriptions, none pending", all.len()))
+                Check::pass(
+                    "subscriptions_confirmed",
+                    format!("{} subscriptions, none pending", all.len()),
+                )
             } else {
-                Check::fail("subscriptions_confirmed", format!("pending confirmation: {}", pending.join(", ")))
+                Check::fail(
+                    "subscriptions_confirmed",
+                    format!("pending confirmation: {}", pending.join(", ")),
+                )
             });
         }
-        Err(e) => r.checks.push(Check::error("subscriptions_confirmed", describe_error(&e))),
+        Err(e) => r
+            .checks
+            .push(Check::error("subscriptions_confirmed", describe_error(&e))),
     }
 
     if !topic_ok {
         r.outcome = Outcome::Escalated;
-        r.reason = format!("the alerts topic {} does not exist: no alarm reaches anyone", cfg.topic_arn);
+        r.reason = format!(
+            "the alerts topic {} does not exist: no alarm reaches anyone",
+            cfg.topic_arn
+        );
         r.next_steps.push("Create the topic and subscribe the on-call address (aws/SNS_SETUP.md), then re-run apply-monitoring.sh".into());
         return r;
     }
-    let guard = Guard::new(cfg, aws.s3.clone(), trigger.clone(), dry_run, crate::clock::now_epoch());
+    let guard = Guard::new(
+        cfg,
+        aws.s3.clone(),
+        trigger.clone(),
+        dry_run,
+        crate::clock::now_epoch(),
+    );
     let mut outcomes = Vec::new();
     for spec in repairs {
         let intent = Intent {
             playbook: Playbook::AlarmGap,
             change_id: format!("alarm-gap:{}:{}", spec.name, trigger.id),
-            detail: format!("recreate {} from its apply-monitoring.sh definition", spec.name),
+            detail: format!(
+                "recreate {} from its apply-monitoring.sh definition",
+                spec.name
+            ),
             evidence: vec![],
             alarm_response: false,
         };
-        outcomes.push(guard.act(&intent, &PutAlarm { aws, spec, topic: cfg.topic_arn.clone() }).await);
+        outcomes.push(
+            guard
+                .act(
+                    &intent,
+                    &PutAlarm {
+                        aws,
+                        spec,
+                        topic: cfg.topic_arn.clone(),
+                    },
+                )
+                .await,
+        );
     }
     let gaps = outcomes.len();
-    settle(&mut r, outcomes, &format!("{gaps} alarm(s) missing or altered"), cfg);
+    settle(
+        &mut r,
+        outcomes,
+        &format!("{gaps} alarm(s) missing or altered"),
+        cfg,
+    );
     if gaps == 0 {
         r.outcome = Outcome::Healthy;
         r.reason = "the three alarms match their definitions and notify the topic".into();
@@ -248,8 +371,15 @@ pub async fn check(deps: &Deps, trigger: TriggerRef, dry_run: bool) -> Report {
         if matches!(r.outcome, Outcome::Healthy | Outcome::Remediated) {
             r.outcome = Outcome::Escalated;
         }
-        let note = format!("subscription(s) pending confirmation: {}", pending.join(", "));
-        r.reason = if gaps == 0 { note.clone() } else { format!("{}; {note}", r.reason) };
+        let note = format!(
+            "subscription(s) pending confirmation: {}",
+            pending.join(", ")
+        );
+        r.reason = if gaps == 0 {
+            note.clone()
+        } else {
+            format!("{}; {note}", r.reason)
+        };
         r.next_steps.push("Confirm the pending subscription from its confirmation email (RUNBOOK §6 E); until then alarms reach nobody there".into());
     }
     // The report itself is the SNS test message: it is always published for this playbook.

@@ -19,7 +19,9 @@ pub struct StaticKeys {
 
 impl std::fmt::Debug for StaticKeys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StaticKeys").field("access_key_id", &self.access_key_id).finish_non_exhaustive()
+        f.debug_struct("StaticKeys")
+            .field("access_key_id", &self.access_key_id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -76,7 +78,9 @@ impl Aws {
     /// Builds every client from one `SdkConfig`. An emulator endpoint serves all buckets from one
     /// host, so S3 then needs path-style addressing.
     pub fn from_sdk(sdk: SdkConfig, path_style: bool) -> Self {
-        let s3_conf = aws_sdk_s3::config::Builder::from(&sdk).force_path_style(path_style).build();
+        let s3_conf = aws_sdk_s3::config::Builder::from(&sdk)
+            .force_path_style(path_style)
+            .build();
         Self {
             ecs: aws_sdk_ecs::Client::new(&sdk),
             logs: aws_sdk_cloudwatchlogs::Client::new(&sdk),

@@ -61,7 +61,11 @@ struct Args {
 }
 
 fn parse_flags(rest: &[String], allow_file: bool) -> Result<Args, String> {
-    let mut a = Args { dry_run: false, text: false, file: None };
+    let mut a = Args {
+        dry_run: false,
+        text: false,
+        file: None,
+    };
     for arg in rest {
         match arg.as_str() {
             "--dry-run" if allow_file => a.dry_run = true,
@@ -125,7 +129,9 @@ pub fn main(args: Vec<String>) -> ExitCode {
 fn read_event(file: Option<&str>) -> Result<String, String> {
     let mut buf = String::new();
     match file {
-        None | Some("-") => std::io::stdin().read_to_string(&mut buf).map_err(|e| format!("reading stdin: {e}"))?,
+        None | Some("-") => std::io::stdin()
+            .read_to_string(&mut buf)
+            .map_err(|e| format!("reading stdin: {e}"))?,
         Some(path) => {
             return std::fs::read_to_string(path).map_err(|e| format!("reading {path}: {e}"));
         }
@@ -181,7 +187,14 @@ fn handle(a: Args) -> ExitCode {
     rt.block_on(async {
         let aws = Aws::connect(&config).await;
         let deps = Deps { config, aws };
-        match run::handle(&deps, Function::Any, &event, RunOptions { dry_run: a.dry_run }).await {
+        match run::handle(
+            &deps,
+            Function::Any,
+            &event,
+            RunOptions { dry_run: a.dry_run },
+        )
+        .await
+        {
             Ok(report) => {
                 print_report(&report, a.text);
                 ExitCode::SUCCESS
@@ -242,7 +255,11 @@ fn decisions(rest: &[String]) -> ExitCode {
     while let Some(a) = it.next() {
         match a.as_str() {
             "--json" => json = true,
-            "--days" => match it.next().and_then(|d| d.parse().ok()).filter(|d: &i64| (1..=90).contains(d)) {
+            "--days" => match it
+                .next()
+                .and_then(|d| d.parse().ok())
+                .filter(|d: &i64| (1..=90).contains(d))
+            {
                 Some(d) => days = d,
                 None => return fail(2, "decisions: --days needs a number from 1 to 90"),
             },
@@ -264,15 +281,28 @@ fn decisions(rest: &[String]) -> ExitCode {
     };
     rt.block_on(async {
         let aws = Aws::connect(&config).await;
-        let ledger = crate::ledger::Ledger::new(aws.s3.clone(), &config.bucket, &config.ledger_prefix);
-        match ledger.recent_decisions(crate::clock::now_epoch(), days).await {
+        let ledger =
+            crate::ledger::Ledger::new(aws.s3.clone(), &config.bucket, &config.ledger_prefix);
+        match ledger
+            .recent_decisions(crate::clock::now_epoch(), days)
+            .await
+        {
             Err(e) => fail(1, e),
             Ok(list) => {
                 for d in &list {
                     if json {
                         println!("{}", serde_json::to_string(d).unwrap_or_default());
                     } else {
-                        println!("{}  {:<8} {:<22} {:<45} {} [{}] {}", d.at_text, d.status, d.action, d.target, d.playbook, d.trigger_id, d.reason);
+                        println!(
+                            "{}  {:<8} {:<22} {:<45} {} [{}] {}",
+                            d.at_text,
+                            d.status,
+                            d.action,
+                            d.target,
+                            d.playbook,
+                            d.trigger_id,
+                            d.reason
+                        );
                     }
                 }
                 if list.is_empty() && !json {
@@ -320,7 +350,11 @@ fn rollback(rest: &[String]) -> ExitCode {
         let who = std::env::var("USER").unwrap_or_else(|_| "operator".into());
         let trigger = crate::report::TriggerRef {
             kind: crate::report::TriggerKind::Manual,
-            id: format!("manual-rollback-{}-{}", crate::clock::now_millis(), std::process::id()),
+            id: format!(
+                "manual-rollback-{}-{}",
+                crate::clock::now_millis(),
+                std::process::id()
+            ),
             name: deps.config.collector_service.clone(),
         };
         let req = crate::rollback::Request {
@@ -331,11 +365,21 @@ fn rollback(rest: &[String]) -> ExitCode {
             from_alarm: false,
         };
         let dry = dry_run || deps.config.dry_run;
-        let report = crate::rollback::roll_back(&deps, req, Report::new(trigger, crate::report::Playbook::Rollback), dry).await;
+        let report = crate::rollback::roll_back(
+            &deps,
+            req,
+            Report::new(trigger, crate::report::Playbook::Rollback),
+            dry,
+        )
+        .await;
         match run::finish_manual(&deps, report, dry).await {
             Ok(report) => {
                 print_report(&report, text);
-                if report.outcome == Outcome::Failed { ExitCode::from(1) } else { ExitCode::SUCCESS }
+                if report.outcome == Outcome::Failed {
+                    ExitCode::from(1)
+                } else {
+                    ExitCode::SUCCESS
+                }
             }
             Err(RunError::Publish { report, source }) => {
                 print_report(&report, text);
@@ -349,14 +393,20 @@ fn rollback(rest: &[String]) -> ExitCode {
 /// RUNBOOK §4 by hand: status of both rules, or disable/enable one or both through the guard.
 fn schedules(rest: &[String]) -> ExitCode {
     let Some(verb) = rest.first().map(String::as_str) else {
-        return fail(2, "schedules: say status, disable or enable (see autoheal schedules --help)");
+        return fail(
+            2,
+            "schedules: say status, disable or enable (see autoheal schedules --help)",
+        );
     };
     if verb == "--help" || verb == "-h" {
         println!("autoheal schedules status|disable|enable [--rule NAME] [--dry-run] [--text]\n\nstatus: both schedule rules (state, expression, target revision, failures Autoheal counted).\ndisable/enable: one rule (--rule) or both, through the same guards and audit ledger as the functions.");
         return ExitCode::SUCCESS;
     }
     if !matches!(verb, "status" | "disable" | "enable") {
-        return fail(2, format!("schedules: unknown action {verb:?} (status, disable or enable)"));
+        return fail(
+            2,
+            format!("schedules: unknown action {verb:?} (status, disable or enable)"),
+        );
     }
     let mut rule: Option<String> = None;
     let mut dry_run = false;
@@ -380,7 +430,15 @@ fn schedules(rest: &[String]) -> ExitCode {
     };
     let rules: Vec<String> = match &rule {
         Some(r) if *r == config.analysis_rule || *r == config.vod_rule => vec![r.clone()],
-        Some(r) => return fail(2, format!("schedules: {r} is not one of {} or {}", config.analysis_rule, config.vod_rule)),
+        Some(r) => {
+            return fail(
+                2,
+                format!(
+                    "schedules: {r} is not one of {} or {}",
+                    config.analysis_rule, config.vod_rule
+                ),
+            )
+        }
         None => vec![config.analysis_rule.clone(), config.vod_rule.clone()],
     };
     let rt = match runtime() {
@@ -399,11 +457,21 @@ fn schedules(rest: &[String]) -> ExitCode {
         let enable = verb == "enable";
         let trigger = crate::report::TriggerRef {
             kind: crate::report::TriggerKind::Manual,
-            id: format!("manual-schedules-{}-{}", crate::clock::now_millis(), std::process::id()),
+            id: format!(
+                "manual-schedules-{}-{}",
+                crate::clock::now_millis(),
+                std::process::id()
+            ),
             name: rules.join(","),
         };
         let dry = dry_run || deps.config.dry_run;
-        let guard = crate::guard::Guard::new(&deps.config, deps.aws.s3.clone(), trigger.clone(), dry, crate::clock::now_epoch());
+        let guard = crate::guard::Guard::new(
+            &deps.config,
+            deps.aws.s3.clone(),
+            trigger.clone(),
+            dry,
+            crate::clock::now_epoch(),
+        );
         let mut outcomes = Vec::new();
         for r in &rules {
             let intent = crate::guard::Intent {
@@ -413,14 +481,34 @@ fn schedules(rest: &[String]) -> ExitCode {
                 evidence: vec![],
                 alarm_response: false,
             };
-            outcomes.push(guard.act(&intent, &crate::tasks::SetRule { aws: &deps.aws, rule: r.clone(), enable }).await);
+            outcomes.push(
+                guard
+                    .act(
+                        &intent,
+                        &crate::tasks::SetRule {
+                            aws: &deps.aws,
+                            rule: r.clone(),
+                            enable,
+                        },
+                    )
+                    .await,
+            );
         }
         let mut report = Report::new(trigger, crate::report::Playbook::Schedules);
-        crate::outcome::settle(&mut report, outcomes, &format!("operator asked to {verb} {}", rules.join(", ")), &deps.config);
+        crate::outcome::settle(
+            &mut report,
+            outcomes,
+            &format!("operator asked to {verb} {}", rules.join(", ")),
+            &deps.config,
+        );
         match run::finish_manual(&deps, report, dry).await {
             Ok(report) => {
                 print_report(&report, text);
-                if report.outcome == Outcome::Failed { ExitCode::from(1) } else { ExitCode::SUCCESS }
+                if report.outcome == Outcome::Failed {
+                    ExitCode::from(1)
+                } else {
+                    ExitCode::SUCCESS
+                }
             }
             Err(RunError::Publish { report, source }) => {
                 print_report(&report, text);

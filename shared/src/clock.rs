@@ -5,17 +5,26 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Seconds since the Unix epoch, now.
 pub fn now_epoch() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
 }
 
 /// Milliseconds since the Unix epoch, now.
 pub fn now_millis() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
 
 /// Sub-second nanoseconds, now: a cheap uniquifier for record names.
 pub fn now_nanos_part() -> u32 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0)
 }
 
 /// Civil UTC date (year, month, day) of an epoch second (Howard Hinnant's days-from-civil inverse).
@@ -46,14 +55,25 @@ fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
 pub fn rfc3339(epoch_secs: i64) -> String {
     let (y, m, d) = civil_date(epoch_secs);
     let s = epoch_secs.rem_euclid(86_400);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", s / 3600, (s / 60) % 60, s % 60)
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        s / 3600,
+        (s / 60) % 60,
+        s % 60
+    )
 }
 
 /// Parses the spellings found in AWS events: `2026-11-28T10:15:00Z`, `…00.121+0000`, `…00.121+00:00`.
 /// Returns epoch seconds, or `None` for anything else.
 pub fn parse_timestamp(text: &str) -> Option<i64> {
     let b = text.trim().as_bytes();
-    if b.len() < 19 || b[4] != b'-' || b[7] != b'-' || !(b[10] == b'T' || b[10] == b' ') || b[13] != b':' || b[16] != b':' {
+    if b.len() < 19
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || !(b[10] == b'T' || b[10] == b' ')
+        || b[13] != b':'
+        || b[16] != b':'
+    {
         return None;
     }
     let num = |r: std::ops::Range<usize>| -> Option<i64> {
@@ -63,7 +83,14 @@ pub fn parse_timestamp(text: &str) -> Option<i64> {
         }
         s.parse().ok()
     };
-    let (y, mo, d, h, mi, se) = (num(0..4)?, num(5..7)?, num(8..10)?, num(11..13)?, num(14..16)?, num(17..19)?);
+    let (y, mo, d, h, mi, se) = (
+        num(0..4)?,
+        num(5..7)?,
+        num(8..10)?,
+        num(11..13)?,
+        num(14..16)?,
+        num(17..19)?,
+    );
     if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || se > 60 {
         return None;
     }
@@ -118,7 +145,10 @@ mod tests {
             (1_795_824_000, (2026, 11, 28)),
         ] {
             assert_eq!(civil_date(secs), date, "{secs}");
-            assert_eq!(days_from_civil(date.0, date.1, date.2) * 86_400, secs - secs.rem_euclid(86_400));
+            assert_eq!(
+                days_from_civil(date.0, date.1, date.2) * 86_400,
+                secs - secs.rem_euclid(86_400)
+            );
         }
     }
 
@@ -129,7 +159,14 @@ mod tests {
         assert_eq!(parse_timestamp("2026-11-28T10:25:00.093+0000"), Some(base));
         assert_eq!(parse_timestamp("2026-11-28T11:25:00.5+01:00"), Some(base));
         assert_eq!(parse_timestamp("2026-11-28T05:25:00-0500"), Some(base));
-        for bad in ["", "yesterday", "2026-13-28T10:25:00Z", "2026-11-28T10:25:00+5", "2026-11-28T10:25:00Zjunk", "2026-11-28T10:25:0xZ"] {
+        for bad in [
+            "",
+            "yesterday",
+            "2026-13-28T10:25:00Z",
+            "2026-11-28T10:25:00+5",
+            "2026-11-28T10:25:00Zjunk",
+            "2026-11-28T10:25:0xZ",
+        ] {
             assert_eq!(parse_timestamp(bad), None, "{bad}");
         }
     }

@@ -20,17 +20,23 @@ impl PartitionLayout {
 
     pub fn parse(pattern: &str) -> Result<Self, String> {
         if pattern.is_empty() {
-            return Ok(Self { pattern: String::new() });
+            return Ok(Self {
+                pattern: String::new(),
+            });
         }
         for tok in ["%Y", "%m", "%d"] {
             if !pattern.contains(tok) {
-                return Err(format!("must contain %Y, %m and %d (or be empty for no partitions), got {pattern:?}"));
+                return Err(format!(
+                    "must contain %Y, %m and %d (or be empty for no partitions), got {pattern:?}"
+                ));
             }
         }
         if !pattern.ends_with('/') {
             return Err(format!("must end with '/', got {pattern:?}"));
         }
-        Ok(Self { pattern: pattern.to_string() })
+        Ok(Self {
+            pattern: pattern.to_string(),
+        })
     }
 
     /// The partition key fragment for a civil UTC date.
@@ -115,7 +121,9 @@ struct Reader<'a> {
 impl Reader<'_> {
     /// A set, non-blank value; blank counts as unset so an empty SAM parameter means "default".
     fn raw(&self, name: &str) -> Option<String> {
-        (self.get)(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
+        (self.get)(name)
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
     }
 
     fn string(&self, name: &str, default: &str) -> String {
@@ -126,26 +134,29 @@ impl Reader<'_> {
         match self.raw(name) {
             Some(v) => v,
             None => {
-                self.problems.push(format!("{name} is required but not set"));
+                self.problems
+                    .push(format!("{name} is required but not set"));
                 String::new()
             }
         }
     }
 
-    fn number<T: std::str::FromStr + Copy>(&mut self, name: &str, default: T, min: T) -> T
+    fn number<T>(&mut self, name: &str, default: T, min: T) -> T
     where
-        T: PartialOrd + fmt::Display,
+        T: std::str::FromStr + Copy + PartialOrd + fmt::Display,
     {
         match self.raw(name) {
             None => default,
             Some(v) => match v.parse::<T>() {
                 Ok(n) if n >= min => n,
                 Ok(_) => {
-                    self.problems.push(format!("{name} must be at least {min}, got {v:?}"));
+                    self.problems
+                        .push(format!("{name} must be at least {min}, got {v:?}"));
                     default
                 }
                 Err(_) => {
-                    self.problems.push(format!("{name} must be a whole number, got {v:?}"));
+                    self.problems
+                        .push(format!("{name} must be a whole number, got {v:?}"));
                     default
                 }
             },
@@ -158,7 +169,8 @@ impl Reader<'_> {
             Some(v) if ["1", "true", "yes", "on"].contains(&v.as_str()) => true,
             Some(v) if ["0", "false", "no", "off"].contains(&v.as_str()) => false,
             Some(v) => {
-                self.problems.push(format!("{name} must be true or false, got {v:?}"));
+                self.problems
+                    .push(format!("{name} must be true or false, got {v:?}"));
                 default
             }
         }
@@ -174,15 +186,23 @@ impl Config {
     /// Reads settings through `get`, so tests and the CLI can supply them without touching the
     /// process environment.
     pub fn from_lookup(get: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let mut r = Reader { get, problems: Vec::new() };
-        let region = r.raw("AWS_REGION").or_else(|| r.raw("AWS_DEFAULT_REGION")).unwrap_or_default();
+        let mut r = Reader {
+            get,
+            problems: Vec::new(),
+        };
+        let region = r
+            .raw("AWS_REGION")
+            .or_else(|| r.raw("AWS_DEFAULT_REGION"))
+            .unwrap_or_default();
         if region.is_empty() {
             r.problems.push("AWS_REGION is required but not set".into());
         }
         let endpoint_url = r.raw("AWS_ENDPOINT_URL");
         if let Some(url) = &endpoint_url {
             if !(url.starts_with("http://") || url.starts_with("https://")) {
-                r.problems.push(format!("AWS_ENDPOINT_URL must be an http(s) URL, got {url:?}"));
+                r.problems.push(format!(
+                    "AWS_ENDPOINT_URL must be an http(s) URL, got {url:?}"
+                ));
             }
         }
         let cluster = r.string("ECS_CLUSTER", "vieweratlas-cluster");
@@ -190,7 +210,8 @@ impl Config {
         let collector_family = r.string("COLLECTOR_TASK_FAMILY", &collector_service);
         let analysis_family = r.string("ANALYSIS_TASK_FAMILY", "vieweratlas-analysis");
         let vod_family = r.string("VOD_TASK_FAMILY", "vieweratlas-vod-collector");
-        let collector_log_group = r.string("COLLECTOR_LOG_GROUP", &format!("/ecs/{collector_family}"));
+        let collector_log_group =
+            r.string("COLLECTOR_LOG_GROUP", &format!("/ecs/{collector_family}"));
         let analysis_log_group = r.string("ANALYSIS_LOG_GROUP", &format!("/ecs/{analysis_family}"));
         let vod_log_group = r.string("VOD_LOG_GROUP", &format!("/ecs/{vod_family}"));
         let bucket = r.required("S3_BUCKET");
@@ -201,24 +222,30 @@ impl Config {
             prefix.clear();
         }
         let snapshot_prefix = r.string("S3_SNAPSHOT_PREFIX", &format!("{prefix}raw/snapshots/"));
-        let partition_layout =
-            match PartitionLayout::parse(&r.string("AUTOHEAL_SNAPSHOT_PARTITIONS", PartitionLayout::DEFAULT)) {
-                Ok(p) => p,
-                Err(e) => {
-                    r.problems.push(format!("AUTOHEAL_SNAPSHOT_PARTITIONS {e}"));
-                    PartitionLayout { pattern: PartitionLayout::DEFAULT.into() }
+        let partition_layout = match PartitionLayout::parse(
+            &r.string("AUTOHEAL_SNAPSHOT_PARTITIONS", PartitionLayout::DEFAULT),
+        ) {
+            Ok(p) => p,
+            Err(e) => {
+                r.problems.push(format!("AUTOHEAL_SNAPSHOT_PARTITIONS {e}"));
+                PartitionLayout {
+                    pattern: PartitionLayout::DEFAULT.into(),
                 }
-            };
+            }
+        };
         let freshness_max_age_minutes = r.number("S3_FRESHNESS_MAX_AGE_MINUTES", 180u64, 1);
         let analysis_max_age_hours = r.number("AUTOHEAL_ANALYSIS_MAX_AGE_HOURS", 26u64, 1);
         let log_lookback_minutes = r.number("LOG_LOOKBACK_MINUTES", 30u64, 1);
         let analysis_rule = r.string("ANALYSIS_RULE_NAME", "vieweratlas-analysis-daily");
         let vod_rule = r.string("VOD_RULE_NAME", "vieweratlas-vod-6h");
         let oauth_secret_id = r.string("TWITCH_OAUTH_SECRET_ID", "vieweratlas/twitch/oauth_token");
-        let client_id_secret_id = r.string("TWITCH_CLIENT_ID_SECRET_ID", "vieweratlas/twitch/client_id");
+        let client_id_secret_id =
+            r.string("TWITCH_CLIENT_ID_SECRET_ID", "vieweratlas/twitch/client_id");
         let topic_arn = r.required("SNS_TOPIC_ARN");
         if !topic_arn.is_empty() && !topic_arn.starts_with("arn:") {
-            r.problems.push(format!("SNS_TOPIC_ARN must be a topic ARN, got {topic_arn:?}"));
+            r.problems.push(format!(
+                "SNS_TOPIC_ARN must be a topic ARN, got {topic_arn:?}"
+            ));
         }
         // Unset means Twitch's endpoint; set-but-empty turns the check off (CONTRACT §4).
         let twitch_validate_url = match (r.get)("AUTOHEAL_TWITCH_VALIDATE_URL") {
@@ -228,15 +255,26 @@ impl Config {
         };
         // The token is sent to this URL: plain http only to a local test endpoint.
         if let Some(u) = &twitch_validate_url {
-            let local = u.starts_with("http://127.0.0.1") || u.starts_with("http://localhost") || u.starts_with("http://[::1]");
+            let local = u.starts_with("http://127.0.0.1")
+                || u.starts_with("http://localhost")
+                || u.starts_with("http://[::1]");
             if !(u.starts_with("https://") || local) {
                 r.problems.push(format!("AUTOHEAL_TWITCH_VALIDATE_URL must be https:// (or http:// on loopback), got {u:?}"));
             }
         }
-        let freshness_rule = r.string("AUTOHEAL_FRESHNESS_RULE_NAME", "vieweratlas-autoheal-freshness");
+        let freshness_rule = r.string(
+            "AUTOHEAL_FRESHNESS_RULE_NAME",
+            "vieweratlas-autoheal-freshness",
+        );
         let daily_rule = r.string("AUTOHEAL_DAILY_RULE_NAME", "vieweratlas-autoheal-daily");
-        let alarm_unavailable = r.string("COLLECTOR_UNAVAILABLE_ALARM", "ViewerAtlas-ECSCollector-Unavailable");
-        let alarm_snapshot_stalled = r.string("SNAPSHOT_STALLED_ALARM", "ViewerAtlas-Collector-Snapshot-Stalled");
+        let alarm_unavailable = r.string(
+            "COLLECTOR_UNAVAILABLE_ALARM",
+            "ViewerAtlas-ECSCollector-Unavailable",
+        );
+        let alarm_snapshot_stalled = r.string(
+            "SNAPSHOT_STALLED_ALARM",
+            "ViewerAtlas-Collector-Snapshot-Stalled",
+        );
         let alarm_error_spike = r.string("ERROR_SPIKE_ALARM", "ViewerAtlas-Collector-Error-Spike");
         let error_spike_threshold = r.number("ERROR_SPIKE_THRESHOLD", 20u64, 1);
         let snapshot_window_seconds = r.number("SNAPSHOT_WINDOW_SECONDS", 3600u64, 60);
@@ -253,20 +291,28 @@ impl Config {
                         Some(p) => {
                             set.insert(p);
                         }
-                        None => r.problems.push(format!("AUTOHEAL_ALLOWED_PLAYBOOKS has unknown playbook {name:?}")),
+                        None => r.problems.push(format!(
+                            "AUTOHEAL_ALLOWED_PLAYBOOKS has unknown playbook {name:?}"
+                        )),
                     }
                 }
                 set
             }
         };
-        let ledger_prefix = format!("{}/", r.string("AUTOHEAL_LEDGER_PREFIX", "autoheal/").trim_end_matches('/'));
+        let ledger_prefix = format!(
+            "{}/",
+            r.string("AUTOHEAL_LEDGER_PREFIX", "autoheal/")
+                .trim_end_matches('/')
+        );
         let cooldown_minutes = r.number("AUTOHEAL_COOLDOWN_MINUTES", 30u64, 0);
         let max_actions_per_day = r.number("AUTOHEAL_MAX_ACTIONS_PER_DAY", 3u32, 0);
         let loop_window_minutes = r.number("AUTOHEAL_LOOP_WINDOW_MINUTES", 120u64, 1);
         let loop_max_failed_fixes = r.number("AUTOHEAL_LOOP_MAX_FAILED_FIXES", 2u32, 1);
 
         if !r.problems.is_empty() {
-            return Err(ConfigError { problems: r.problems });
+            return Err(ConfigError {
+                problems: r.problems,
+            });
         }
         Ok(Self {
             region,
@@ -319,7 +365,11 @@ impl Config {
 
     /// The three task families the runbook names, in its order.
     pub fn families(&self) -> [&str; 3] {
-        [&self.collector_family, &self.analysis_family, &self.vod_family]
+        [
+            &self.collector_family,
+            &self.analysis_family,
+            &self.vod_family,
+        ]
     }
 }
 
@@ -329,14 +379,20 @@ mod tests {
     use std::collections::HashMap;
 
     fn cfg(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Config::from_lookup(&move |k| map.get(k).cloned())
     }
 
     const BASE: &[(&str, &str)] = &[
         ("AWS_REGION", "us-east-1"),
         ("S3_BUCKET", "b"),
-        ("SNS_TOPIC_ARN", "arn:aws:sns:us-east-1:123456789012:vieweratlas-alerts"),
+        (
+            "SNS_TOPIC_ARN",
+            "arn:aws:sns:us-east-1:123456789012:vieweratlas-alerts",
+        ),
     ];
 
     #[test]
@@ -347,7 +403,10 @@ mod tests {
         assert_eq!(c.collector_log_group, "/ecs/vieweratlas-collector");
         assert_eq!(c.freshness_max_age_minutes, 180);
         assert_eq!(c.analysis_max_age_hours, 26);
-        assert_eq!(c.twitch_validate_url.as_deref(), Some("https://id.twitch.tv/oauth2/validate"));
+        assert_eq!(
+            c.twitch_validate_url.as_deref(),
+            Some("https://id.twitch.tv/oauth2/validate")
+        );
         assert!(!c.dry_run);
         assert_eq!(c.allowed_playbooks.len(), Playbook::ALL.len());
     }
@@ -361,7 +420,14 @@ mod tests {
         ])
         .unwrap_err();
         let text = err.to_string();
-        for name in ["AWS_REGION", "S3_BUCKET", "SNS_TOPIC_ARN", "S3_FRESHNESS_MAX_AGE_MINUTES", "AUTOHEAL_DRY_RUN", "reboot"] {
+        for name in [
+            "AWS_REGION",
+            "S3_BUCKET",
+            "SNS_TOPIC_ARN",
+            "S3_FRESHNESS_MAX_AGE_MINUTES",
+            "AUTOHEAL_DRY_RUN",
+            "reboot",
+        ] {
             assert!(text.contains(name), "{name} missing from {text}");
         }
         assert_eq!(err.problems.len(), 6, "{text}");
@@ -386,6 +452,9 @@ mod tests {
         assert!(PartitionLayout::parse("%Y/%m/").is_err());
         let mut pairs = BASE.to_vec();
         pairs.push(("AUTOHEAL_SNAPSHOT_PARTITIONS", "%Y/%m"));
-        assert!(cfg(&pairs).unwrap_err().to_string().contains("AUTOHEAL_SNAPSHOT_PARTITIONS"));
+        assert!(cfg(&pairs)
+            .unwrap_err()
+            .to_string()
+            .contains("AUTOHEAL_SNAPSHOT_PARTITIONS"));
     }
 }

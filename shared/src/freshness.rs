@@ -22,7 +22,17 @@ pub const ANALYSIS: &str = "analysis_output_freshness";
 pub const SCHEDULES: &str = "schedule_targets_current";
 
 /// Order in which failures lead a report: what stops data first.
-pub const PRIORITY: [&str; 9] = [RUNNING, SNAPSHOTS, SERVICE, CLUSTER, TASK_DEFINITIONS, ROLLOUT, LOGS, ANALYSIS, SCHEDULES];
+pub const PRIORITY: [&str; 9] = [
+    RUNNING,
+    SNAPSHOTS,
+    SERVICE,
+    CLUSTER,
+    TASK_DEFINITIONS,
+    ROLLOUT,
+    LOGS,
+    ANALYSIS,
+    SCHEDULES,
+];
 
 /// How far back, in partitions, the S3 check looks for the newest snapshot once the window itself
 /// is empty. It only sharpens the evidence ("newest is 2 d old"); the verdict is already known.
@@ -38,7 +48,10 @@ pub struct Revisions {
 
 impl Revisions {
     pub fn arn_of(&self, family: &str) -> Option<&str> {
-        self.entries.iter().find(|(f, _)| f == family).and_then(|(_, a)| a.as_deref())
+        self.entries
+            .iter()
+            .find(|(f, _)| f == family)
+            .and_then(|(_, a)| a.as_deref())
     }
 }
 
@@ -109,11 +122,18 @@ pub async fn run(aws: &Aws, cfg: &Config, now: i64) -> Findings {
         check_analysis(aws, cfg, now),
         read_rule_targets(aws, cfg),
     );
-    let collector_task_definition = service.as_ref().ok().and_then(|s| s.as_ref()).and_then(|s| s.task_definition()).map(str::to_string);
+    let collector_task_definition = service
+        .as_ref()
+        .ok()
+        .and_then(|s| s.as_ref())
+        .and_then(|s| s.task_definition())
+        .map(str::to_string);
     let (svc_check, rollout, running) = judge_service(service, cfg, now);
     let schedules = judge_schedules(targets, &revisions, cfg);
     Findings {
-        checks: vec![cluster, tds, svc_check, rollout, running, logs, snapshots, analysis, schedules],
+        checks: vec![
+            cluster, tds, svc_check, rollout, running, logs, snapshots, analysis, schedules,
+        ],
         s3_requests: s3_requests.into_inner(),
         revisions,
         collector_task_definition,
@@ -121,28 +141,57 @@ pub async fn run(aws: &Aws, cfg: &Config, now: i64) -> Findings {
 }
 
 async fn check_cluster(aws: &Aws, cfg: &Config) -> Check {
-    match aws.ecs.describe_clusters().clusters(&cfg.cluster).send().await {
-        Err(e) => Check::error(CLUSTER, format!("DescribeClusters {}: {}", cfg.cluster, describe_error(&e))),
+    match aws
+        .ecs
+        .describe_clusters()
+        .clusters(&cfg.cluster)
+        .send()
+        .await
+    {
+        Err(e) => Check::error(
+            CLUSTER,
+            format!("DescribeClusters {}: {}", cfg.cluster, describe_error(&e)),
+        ),
         Ok(out) => match out.clusters().first() {
             None => Check::fail(CLUSTER, format!("cluster {} not found", cfg.cluster)),
             Some(c) if c.status() == Some("ACTIVE") => Check::pass(
                 CLUSTER,
-                format!("{} ACTIVE, {} running tasks", cfg.cluster, c.running_tasks_count()),
+                format!(
+                    "{} ACTIVE, {} running tasks",
+                    cfg.cluster,
+                    c.running_tasks_count()
+                ),
             ),
-            Some(c) => Check::fail(CLUSTER, format!("cluster {} is {}", cfg.cluster, c.status().unwrap_or("in an unknown state"))),
+            Some(c) => Check::fail(
+                CLUSTER,
+                format!(
+                    "cluster {} is {}",
+                    cfg.cluster,
+                    c.status().unwrap_or("in an unknown state")
+                ),
+            ),
         },
     }
 }
 
 /// Image tag of the first container, for "what is deployed" evidence.
 fn image_tag(image: &str) -> &str {
-    image.rsplit_once(':').map(|(_, t)| t).filter(|t| !t.contains('/')).unwrap_or("latest")
+    image
+        .rsplit_once(':')
+        .map(|(_, t)| t)
+        .filter(|t| !t.contains('/'))
+        .unwrap_or("latest")
 }
 
 async fn check_task_definitions(aws: &Aws, cfg: &Config) -> (Check, Revisions) {
     let families = cfg.families();
     let lookups = families.map(|fam| async move {
-        let res = aws.ecs.describe_task_definition().task_definition(fam).send().await;
+        let res = aws
+            .ecs
+            .describe_task_definition()
+            .task_definition(fam)
+            .send()
+            .await;
         (fam, res)
     });
     let [a, b, c] = lookups;
@@ -162,7 +211,10 @@ async fn check_task_definitions(aws: &Aws, cfg: &Config) -> (Check, Revisions) {
                         .map(image_tag)
                         .unwrap_or("?");
                     found.push(format!("{fam}:{} (image {tag})", td.revision()));
-                    revisions.entries.push((fam.to_string(), td.task_definition_arn().map(str::to_string)));
+                    revisions.entries.push((
+                        fam.to_string(),
+                        td.task_definition_arn().map(str::to_string),
+                    ));
                 }
                 None => {
                     missing.push(fam.to_string());
@@ -171,7 +223,8 @@ async fn check_task_definitions(aws: &Aws, cfg: &Config) -> (Check, Revisions) {
             },
             Err(e) => {
                 let d = describe_error(&e);
-                if d.contains("ClientException") || d.contains("Unable to describe task definition") {
+                if d.contains("ClientException") || d.contains("Unable to describe task definition")
+                {
                     missing.push(fam.to_string());
                 } else {
                     errors.push(format!("{fam}: {d}"));
@@ -181,9 +234,19 @@ async fn check_task_definitions(aws: &Aws, cfg: &Config) -> (Check, Revisions) {
         }
     }
     let check = if !missing.is_empty() {
-        Check::fail(TASK_DEFINITIONS, format!("not found: {}; found: {}", missing.join(", "), found.join(", ")))
+        Check::fail(
+            TASK_DEFINITIONS,
+            format!(
+                "not found: {}; found: {}",
+                missing.join(", "),
+                found.join(", ")
+            ),
+        )
     } else if !errors.is_empty() {
-        Check::error(TASK_DEFINITIONS, format!("could not describe {}", errors.join("; ")))
+        Check::error(
+            TASK_DEFINITIONS,
+            format!("could not describe {}", errors.join("; ")),
+        )
     } else {
         Check::pass(TASK_DEFINITIONS, found.join(", "))
     };
@@ -198,12 +261,22 @@ async fn describe_collector(aws: &Aws, cfg: &Config) -> Result<Option<Service>, 
         .services(&cfg.collector_service)
         .send()
         .await
-        .map_err(|e| format!("DescribeServices {}: {}", cfg.collector_service, describe_error(&e)))?;
+        .map_err(|e| {
+            format!(
+                "DescribeServices {}: {}",
+                cfg.collector_service,
+                describe_error(&e)
+            )
+        })?;
     Ok(out.services().first().cloned())
 }
 
 /// Service status, rollout and running count all come from one DescribeServices answer.
-fn judge_service(svc: Result<Option<Service>, String>, cfg: &Config, now: i64) -> (Check, Check, Check) {
+fn judge_service(
+    svc: Result<Option<Service>, String>,
+    cfg: &Config,
+    now: i64,
+) -> (Check, Check, Check) {
     let name = &cfg.collector_service;
     let svc = match svc {
         Err(e) => {
@@ -215,7 +288,10 @@ fn judge_service(svc: Result<Option<Service>, String>, cfg: &Config, now: i64) -
         }
         Ok(None) => {
             return (
-                Check::fail(SERVICE, format!("service {name} not found in {}", cfg.cluster)),
+                Check::fail(
+                    SERVICE,
+                    format!("service {name} not found in {}", cfg.cluster),
+                ),
                 Check::skipped(ROLLOUT, "no service"),
                 Check::skipped(RUNNING, "no service"),
             )
@@ -224,18 +300,30 @@ fn judge_service(svc: Result<Option<Service>, String>, cfg: &Config, now: i64) -
     };
     let status = svc.status().unwrap_or("UNKNOWN");
     let svc_check = if status == "ACTIVE" {
-        Check::pass(SERVICE, format!("{name} ACTIVE on {}", svc.task_definition().map(short_td).unwrap_or("?")))
+        Check::pass(
+            SERVICE,
+            format!(
+                "{name} ACTIVE on {}",
+                svc.task_definition().map(short_td).unwrap_or("?")
+            ),
+        )
     } else {
         Check::fail(SERVICE, format!("{name} is {status}"))
     };
 
     let deployments = svc.deployments();
-    let primary = deployments.iter().find(|d| d.status() == Some("PRIMARY")).or(deployments.first());
+    let primary = deployments
+        .iter()
+        .find(|d| d.status() == Some("PRIMARY"))
+        .or(deployments.first());
     let rollout = match primary {
         None => Check::skipped(ROLLOUT, "service reports no deployments"),
         Some(d) => {
             let id = d.id().unwrap_or("?");
-            let age = d.created_at().map(|t| age_text(now - t.secs())).unwrap_or_else(|| "?".into());
+            let age = d
+                .created_at()
+                .map(|t| age_text(now - t.secs()))
+                .unwrap_or_else(|| "?".into());
             match d.rollout_state() {
                 Some(DeploymentRolloutState::Failed) => Check::fail(
                     ROLLOUT,
@@ -258,7 +346,11 @@ fn judge_service(svc: Result<Option<Service>, String>, cfg: &Config, now: i64) -
         }
     };
 
-    let (desired, running, pending) = (svc.desired_count(), svc.running_count(), svc.pending_count());
+    let (desired, running, pending) = (
+        svc.desired_count(),
+        svc.running_count(),
+        svc.pending_count(),
+    );
     let running_check = if desired > 0 && running < 1 {
         let hint = svc
             .events()
@@ -266,9 +358,15 @@ fn judge_service(svc: Result<Option<Service>, String>, cfg: &Config, now: i64) -
             .and_then(|e| e.message())
             .map(|m| format!("; latest service event: {m}"))
             .unwrap_or_default();
-        Check::fail(RUNNING, format!("desired {desired}, running {running}, pending {pending}{hint}"))
+        Check::fail(
+            RUNNING,
+            format!("desired {desired}, running {running}, pending {pending}{hint}"),
+        )
     } else {
-        Check::pass(RUNNING, format!("desired {desired}, running {running}, pending {pending}"))
+        Check::pass(
+            RUNNING,
+            format!("desired {desired}, running {running}, pending {pending}"),
+        )
     };
     (svc_check, rollout, running_check)
 }
@@ -319,7 +417,10 @@ async fn check_logs(aws: &Aws, cfg: &Config, now: i64) -> Check {
     }
     let window = cfg.log_lookback_minutes;
     if events == 0 {
-        Check::fail(LOGS, format!("no log events in {group} in the last {window} min"))
+        Check::fail(
+            LOGS,
+            format!("no log events in {group} in the last {window} min"),
+        )
     } else {
         let ago = age_text(now - newest / 1000);
         Check::pass(LOGS, format!("{events}+ events in the last {window} min, {saved} 'Saved:' lines, newest {ago} ago"))
@@ -358,7 +459,12 @@ async fn newest_under(
             .set_continuation_token(token.take())
             .send()
             .await
-            .map_err(|e| format!("ListObjectsV2 s3://{bucket}/{prefix}: {}", describe_error(&e)))?;
+            .map_err(|e| {
+                format!(
+                    "ListObjectsV2 s3://{bucket}/{prefix}: {}",
+                    describe_error(&e)
+                )
+            })?;
         for o in out.contents() {
             let t = o.last_modified().map(|t| t.secs()).unwrap_or(0);
             if newest.as_ref().is_none_or(|(n, _)| t > *n) {
@@ -388,7 +494,11 @@ async fn check_snapshots(aws: &Aws, cfg: &Config, now: i64, requests: &AtomicU32
     let verdict = |newest: Option<(i64, String)>, scope: &str, requests: &AtomicU32| match newest {
         Some((t, key)) if t >= fresh_after => Check::pass(
             SNAPSHOTS,
-            format!("newest snapshot {} old (limit {limit} min): {key}; {} S3 requests", age_text(now - t), requests.load(Ordering::Relaxed)),
+            format!(
+                "newest snapshot {} old (limit {limit} min): {key}; {} S3 requests",
+                age_text(now - t),
+                requests.load(Ordering::Relaxed)
+            ),
         ),
         Some((t, key)) => Check::fail(
             SNAPSHOTS,
@@ -398,7 +508,10 @@ async fn check_snapshots(aws: &Aws, cfg: &Config, now: i64, requests: &AtomicU32
                 rfc3339(t)
             ),
         ),
-        None => Check::fail(SNAPSHOTS, format!("no snapshots under s3://{}/{base}{scope}", cfg.bucket)),
+        None => Check::fail(
+            SNAPSHOTS,
+            format!("no snapshots under s3://{}/{base}{scope}", cfg.bucket),
+        ),
     };
 
     if !cfg.partition_layout.is_partitioned() {
@@ -409,7 +522,15 @@ async fn check_snapshots(aws: &Aws, cfg: &Config, now: i64, requests: &AtomicU32
     }
     let mut best: Option<(i64, String)> = None;
     for part in window_partitions(cfg, now, max_age) {
-        match newest_under(aws, &cfg.bucket, &format!("{base}{part}"), fresh_after, requests).await {
+        match newest_under(
+            aws,
+            &cfg.bucket,
+            &format!("{base}{part}"),
+            fresh_after,
+            requests,
+        )
+        .await
+        {
             Err(e) => return Check::error(SNAPSHOTS, e),
             Ok(Some(n)) if n.0 >= fresh_after => return verdict(Some(n), "", requests),
             Ok(n) => best = best.max(n),
@@ -419,8 +540,18 @@ async fn check_snapshots(aws: &Aws, cfg: &Config, now: i64, requests: &AtomicU32
         // Evidence only: how long has it been? Walk back day by day until something turns up.
         let first_day = (now - max_age).div_euclid(86_400);
         for back in 1..=EVIDENCE_PARTITIONS {
-            let part = cfg.partition_layout.render(civil_date((first_day - back) * 86_400));
-            match newest_under(aws, &cfg.bucket, &format!("{base}{part}"), i64::MAX, requests).await {
+            let part = cfg
+                .partition_layout
+                .render(civil_date((first_day - back) * 86_400));
+            match newest_under(
+                aws,
+                &cfg.bucket,
+                &format!("{base}{part}"),
+                i64::MAX,
+                requests,
+            )
+            .await
+            {
                 Err(e) => return Check::error(SNAPSHOTS, e),
                 Ok(Some(n)) => {
                     best = Some(n);
@@ -483,7 +614,8 @@ async fn read_rule(aws: &Aws, rule: &str, family: &str) -> Result<RuleTargets, S
         aws.events.list_targets_by_rule().rule(rule).send()
     );
     let desc = desc.map_err(|e| format!("DescribeRule {rule}: {}", describe_error(&e)))?;
-    let targets = targets.map_err(|e| format!("ListTargetsByRule {rule}: {}", describe_error(&e)))?;
+    let targets =
+        targets.map_err(|e| format!("ListTargetsByRule {rule}: {}", describe_error(&e)))?;
     Ok(RuleTargets {
         rule: rule.to_string(),
         family: family.to_string(),
@@ -491,19 +623,29 @@ async fn read_rule(aws: &Aws, rule: &str, family: &str) -> Result<RuleTargets, S
         task_definitions: targets
             .targets()
             .iter()
-            .filter_map(|t| t.ecs_parameters().map(|p| p.task_definition_arn().to_string()))
+            .filter_map(|t| {
+                t.ecs_parameters()
+                    .map(|p| p.task_definition_arn().to_string())
+            })
             .collect(),
     })
 }
 
 async fn read_rule_targets(aws: &Aws, cfg: &Config) -> Vec<Result<RuleTargets, String>> {
-    let (a, v) = tokio::join!(read_rule(aws, &cfg.analysis_rule, &cfg.analysis_family), read_rule(aws, &cfg.vod_rule, &cfg.vod_family));
+    let (a, v) = tokio::join!(
+        read_rule(aws, &cfg.analysis_rule, &cfg.analysis_family),
+        read_rule(aws, &cfg.vod_rule, &cfg.vod_family)
+    );
     vec![a, v]
 }
 
 /// Rules are pinned to the revision current when create-schedules.sh ran (VIEWERATLAS.md §1);
 /// a later deploy leaves them behind. Report that drift.
-fn judge_schedules(rules: Vec<Result<RuleTargets, String>>, revisions: &Revisions, _cfg: &Config) -> Check {
+fn judge_schedules(
+    rules: Vec<Result<RuleTargets, String>>,
+    revisions: &Revisions,
+    _cfg: &Config,
+) -> Check {
     let mut notes = Vec::new();
     let mut drift = Vec::new();
     let mut errors = Vec::new();
@@ -527,18 +669,38 @@ fn judge_schedules(rules: Vec<Result<RuleTargets, String>>, revisions: &Revision
         for td in &r.task_definitions {
             match newest {
                 // A target by family name (no revision) always runs the newest revision.
-                _ if !short_td(td).contains(':') => notes.push(format!("{} → {} (unpinned)", r.rule, short_td(td))),
+                _ if !short_td(td).contains(':') => {
+                    notes.push(format!("{} → {} (unpinned)", r.rule, short_td(td)))
+                }
                 Some(n) if n == td => notes.push(format!("{} → {}", r.rule, short_td(td))),
-                Some(n) => drift.push(format!("{} runs {} but the newest ACTIVE revision is {}", r.rule, short_td(td), short_td(n))),
-                None => notes.push(format!("{} → {} (newest revision unknown)", r.rule, short_td(td))),
+                Some(n) => drift.push(format!(
+                    "{} runs {} but the newest ACTIVE revision is {}",
+                    r.rule,
+                    short_td(td),
+                    short_td(n)
+                )),
+                None => notes.push(format!(
+                    "{} → {} (newest revision unknown)",
+                    r.rule,
+                    short_td(td)
+                )),
             }
         }
         if r.state.as_deref() == Some("DISABLED") {
-            notes.push(format!("{} is DISABLED (RUNBOOK §4): scheduled runs are paused", r.rule));
+            notes.push(format!(
+                "{} is DISABLED (RUNBOOK §4): scheduled runs are paused",
+                r.rule
+            ));
         }
     }
     if !drift.is_empty() {
-        Check::fail(SCHEDULES, format!("{}; re-run create-schedules.sh or point the targets at the newest revision", drift.join("; ")))
+        Check::fail(
+            SCHEDULES,
+            format!(
+                "{}; re-run create-schedules.sh or point the targets at the newest revision",
+                drift.join("; ")
+            ),
+        )
     } else if !errors.is_empty() {
         Check::error(SCHEDULES, errors.join("; "))
     } else {
@@ -572,9 +734,15 @@ mod tests {
         let noon = crate::clock::parse_timestamp("2026-11-28T12:00:00Z").unwrap();
         assert_eq!(window_partitions(&c, noon, 180 * 60), vec!["2026/11/28/"]);
         let early = crate::clock::parse_timestamp("2026-11-28T01:30:00Z").unwrap();
-        assert_eq!(window_partitions(&c, early, 180 * 60), vec!["2026/11/28/", "2026/11/27/"]);
+        assert_eq!(
+            window_partitions(&c, early, 180 * 60),
+            vec!["2026/11/28/", "2026/11/27/"]
+        );
         let c2 = cfg(&[("AUTOHEAL_SNAPSHOT_PARTITIONS", "date=%Y-%m-%d/")]);
-        assert_eq!(window_partitions(&c2, early, 180 * 60), vec!["date=2026-11-28/", "date=2026-11-27/"]);
+        assert_eq!(
+            window_partitions(&c2, early, 180 * 60),
+            vec!["date=2026-11-28/", "date=2026-11-27/"]
+        );
     }
 
     #[test]
@@ -582,8 +750,14 @@ mod tests {
         let c = cfg(&[]);
         let revs = Revisions {
             entries: vec![
-                ("vieweratlas-analysis".into(), Some("arn:aws:ecs:r:1:task-definition/vieweratlas-analysis:3".into())),
-                ("vieweratlas-vod-collector".into(), Some("arn:aws:ecs:r:1:task-definition/vieweratlas-vod-collector:2".into())),
+                (
+                    "vieweratlas-analysis".into(),
+                    Some("arn:aws:ecs:r:1:task-definition/vieweratlas-analysis:3".into()),
+                ),
+                (
+                    "vieweratlas-vod-collector".into(),
+                    Some("arn:aws:ecs:r:1:task-definition/vieweratlas-vod-collector:2".into()),
+                ),
             ],
         };
         let rules = vec![
@@ -591,18 +765,28 @@ mod tests {
                 rule: "vieweratlas-analysis-daily".into(),
                 family: "vieweratlas-analysis".into(),
                 state: Some("ENABLED".into()),
-                task_definitions: vec!["arn:aws:ecs:r:1:task-definition/vieweratlas-analysis:2".into()],
+                task_definitions: vec![
+                    "arn:aws:ecs:r:1:task-definition/vieweratlas-analysis:2".into()
+                ],
             }),
             Ok(RuleTargets {
                 rule: "vieweratlas-vod-6h".into(),
                 family: "vieweratlas-vod-collector".into(),
                 state: Some("DISABLED".into()),
-                task_definitions: vec!["arn:aws:ecs:r:1:task-definition/vieweratlas-vod-collector:2".into()],
+                task_definitions: vec![
+                    "arn:aws:ecs:r:1:task-definition/vieweratlas-vod-collector:2".into(),
+                ],
             }),
         ];
         let check = judge_schedules(rules, &revs, &c);
         assert_eq!(check.status, CheckStatus::Fail);
-        assert!(check.detail.contains("vieweratlas-analysis:2 but the newest ACTIVE revision is vieweratlas-analysis:3"), "{}", check.detail);
+        assert!(
+            check.detail.contains(
+                "vieweratlas-analysis:2 but the newest ACTIVE revision is vieweratlas-analysis:3"
+            ),
+            "{}",
+            check.detail
+        );
     }
 
     #[test]
@@ -610,7 +794,10 @@ mod tests {
         assert_eq!(age_text(59), "0 min");
         assert_eq!(age_text(241 * 60), "4 h 01 min");
         assert_eq!(age_text(3 * 86_400 + 7200), "3 d 2 h");
-        assert_eq!(image_tag("123.dkr.ecr.us-east-1.amazonaws.com/vieweratlas-collector:4f2c9ab"), "4f2c9ab");
+        assert_eq!(
+            image_tag("123.dkr.ecr.us-east-1.amazonaws.com/vieweratlas-collector:4f2c9ab"),
+            "4f2c9ab"
+        );
         assert_eq!(image_tag("localhost:5000/repo"), "latest");
     }
 }

@@ -32,7 +32,10 @@ pub trait Mutation {
     fn recheck(&self) -> impl std::future::Future<Output = Result<(), String>> + Send;
     /// Did a previous attempt (one that crashed before recording its result) already do this
     /// after `since`? Returns its result (deployment id, task ARN, …).
-    fn already_applied(&self, since: i64) -> impl std::future::Future<Output = Option<String>> + Send;
+    fn already_applied(
+        &self,
+        since: i64,
+    ) -> impl std::future::Future<Output = Option<String>> + Send;
     /// Performs the change; returns what identifies it (deployment id, task ARN, …).
     fn apply(&self) -> impl std::future::Future<Output = Result<String, String>> + Send;
 }
@@ -47,7 +50,10 @@ pub enum Hold {
     /// Too many actions on this target in 24 h: `escalated`.
     Cap { count: usize, history: Vec<String> },
     /// Fixes did not hold: `escalated`.
-    Loop { relapses: usize, history: Vec<String> },
+    Loop {
+        relapses: usize,
+        history: Vec<String>,
+    },
     /// Live state says acting would be wrong or useless: `ignored` or `escalated` by playbook.
     Blocked { reason: String },
     /// Policy forbids acting (report-only or not allow-listed): `escalated`, a human decides.
@@ -97,8 +103,17 @@ pub struct HistoryEntry {
 
 impl HistoryEntry {
     fn line(&self) -> String {
-        format!("{} {} by {} ({}){}", rfc3339(self.at), self.action, self.playbook, self.change_id,
-            self.result.as_ref().map(|r| format!(" → {r}")).unwrap_or_default())
+        format!(
+            "{} {} by {} ({}){}",
+            rfc3339(self.at),
+            self.action,
+            self.playbook,
+            self.change_id,
+            self.result
+                .as_ref()
+                .map(|r| format!(" → {r}"))
+                .unwrap_or_default()
+        )
     }
 }
 
@@ -141,8 +156,21 @@ fn claim_key(change_id: &str, kind: &str, target: &str) -> String {
 }
 
 impl<'a> Guard<'a> {
-    pub fn new(cfg: &'a Config, s3: aws_sdk_s3::Client, trigger: TriggerRef, dry_run: bool, now: i64) -> Self {
-        Self { cfg, ledger: Ledger::new(s3, &cfg.bucket, &cfg.ledger_prefix), trigger, dry_run, now, seq: AtomicU32::new(0) }
+    pub fn new(
+        cfg: &'a Config,
+        s3: aws_sdk_s3::Client,
+        trigger: TriggerRef,
+        dry_run: bool,
+        now: i64,
+    ) -> Self {
+        Self {
+            cfg,
+            ledger: Ledger::new(s3, &cfg.bucket, &cfg.ledger_prefix),
+            trigger,
+            dry_run,
+            now,
+            seq: AtomicU32::new(0),
+        }
     }
 
     pub fn ledger(&self) -> &Ledger {
@@ -159,30 +187,59 @@ impl<'a> Guard<'a> {
         let kind = m.kind();
         let out = match self.decide_and_act(intent, m, &target, kind).await {
             Ok(v) => v,
-            Err(e) => Verdict::Failed { error: e.to_string() },
+            Err(e) => Verdict::Failed {
+                error: e.to_string(),
+            },
         };
         let (status, detail) = describe(&out, intent, self.cfg);
-        let action = Action { kind: kind.to_string(), target: target.clone(), status, detail: detail.clone() };
+        let action = Action {
+            kind: kind.to_string(),
+            target: target.clone(),
+            status,
+            detail: detail.clone(),
+        };
         if !self.dry_run {
             let result = match &out {
                 Verdict::Done { result } => Some(result.clone()),
                 _ => None,
             };
-            if let Err(e) = self.record(intent, kind, &target, status, &detail, result).await {
+            if let Err(e) = self
+                .record(intent, kind, &target, status, &detail, result)
+                .await
+            {
                 tracing::error!(error = %e, "decision could not be written to the ledger");
                 // An action that happened must never go unrecorded without saying so.
                 let mut action = action;
-                action.detail.push_str(&format!(" [ledger write failed: {e}]"));
-                return Outcome { verdict: out, action };
+                action
+                    .detail
+                    .push_str(&format!(" [ledger write failed: {e}]"));
+                return Outcome {
+                    verdict: out,
+                    action,
+                };
             }
         }
-        Outcome { verdict: out, action }
+        Outcome {
+            verdict: out,
+            action,
+        }
     }
 
-    async fn record(&self, intent: &Intent, kind: &str, target: &str, status: ActionStatus, detail: &str, result: Option<String>) -> Result<String, LedgerError> {
+    async fn record(
+        &self,
+        intent: &Intent,
+        kind: &str,
+        target: &str,
+        status: ActionStatus,
+        detail: &str,
+        result: Option<String>,
+    ) -> Result<String, LedgerError> {
         let at_ms = crate::clock::now_millis();
         let (at, at_text) = Decision::stamp(at_ms);
-        let status = serde_json::to_value(status).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+        let status = serde_json::to_value(status)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
         let d = Decision {
             at,
             at_ms,
@@ -201,28 +258,48 @@ impl<'a> Guard<'a> {
         self.ledger.record_decision(&d).await
     }
 
-    async fn decide_and_act<M: Mutation + Sync>(&self, intent: &Intent, m: &M, target: &str, kind: &str) -> Result<Verdict, LedgerError> {
+    async fn decide_and_act<M: Mutation + Sync>(
+        &self,
+        intent: &Intent,
+        m: &M,
+        target: &str,
+        kind: &str,
+    ) -> Result<Verdict, LedgerError> {
         if !self.cfg.allowed_playbooks.contains(&intent.playbook) {
             return Ok(Verdict::Held(Hold::Policy {
-                reason: format!("playbook {} is not in AUTOHEAL_ALLOWED_PLAYBOOKS", intent.playbook.name()),
+                reason: format!(
+                    "playbook {} is not in AUTOHEAL_ALLOWED_PLAYBOOKS",
+                    intent.playbook.name()
+                ),
             }));
         }
         if self.cfg.report_only && !self.dry_run {
-            return Ok(Verdict::Held(Hold::Policy { reason: "AUTOHEAL_REPORT_ONLY is on: Autoheal reports, a human acts".into() }));
+            return Ok(Verdict::Held(Hold::Policy {
+                reason: "AUTOHEAL_REPORT_ONLY is on: Autoheal reports, a human acts".into(),
+            }));
         }
 
-        let claim_name = self.ledger.key("claims", &claim_key(&intent.change_id, kind, target));
+        let claim_name = self
+            .ledger
+            .key("claims", &claim_key(&intent.change_id, kind, target));
         let history_name = self.ledger.key("targets", target);
 
         if self.dry_run {
             // Evaluate every rail read-only; write nothing.
             if let Some(c) = self.ledger.get::<Claim>(&claim_name).await? {
-                return Ok(Verdict::Held(Hold::Duplicate { previous: summarize_claim(&c.value) }));
+                return Ok(Verdict::Held(Hold::Duplicate {
+                    previous: summarize_claim(&c.value),
+                }));
             }
             if let Err(reason) = m.recheck().await {
                 return Ok(Verdict::Held(Hold::Blocked { reason }));
             }
-            let history = self.ledger.get::<TargetHistory>(&history_name).await?.map(|v| v.value).unwrap_or_default();
+            let history = self
+                .ledger
+                .get::<TargetHistory>(&history_name)
+                .await?
+                .map(|v| v.value)
+                .unwrap_or_default();
             if let Some(hold) = self.rails(&history, intent, kind) {
                 return Ok(Verdict::Held(hold));
             }
@@ -245,25 +322,51 @@ impl<'a> Guard<'a> {
                 let c = &existing.value;
                 let stale = c.status == "claimed" && self.now - c.claimed_at > STALE_CLAIM_SECS;
                 if !stale {
-                    return Ok(Verdict::Held(Hold::Duplicate { previous: summarize_claim(c) }));
+                    return Ok(Verdict::Held(Hold::Duplicate {
+                        previous: summarize_claim(c),
+                    }));
                 }
                 // The invocation that claimed this died mid-way. Resume: find out whether it
                 // acted before repeating anything.
                 let mut taken = c.clone();
                 taken.claimed_at = self.now;
-                let Some(etag) = self.ledger.put_if(&claim_name, &taken, Some(&existing.etag)).await? else {
-                    return Ok(Verdict::Held(Hold::Duplicate { previous: "another retry took over this claim".into() }));
+                let Some(etag) = self
+                    .ledger
+                    .put_if(&claim_name, &taken, Some(&existing.etag))
+                    .await?
+                else {
+                    return Ok(Verdict::Held(Hold::Duplicate {
+                        previous: "another retry took over this claim".into(),
+                    }));
                 };
                 if let Some(result) = m.already_applied(c.claimed_at).await {
-                    self.finish_claim(&claim_name, &taken, &etag, "done", Some(result.clone()), None).await?;
-                    return Ok(Verdict::Done { result: format!("{result} (resumed: the earlier attempt had acted)") });
+                    self.finish_claim(
+                        &claim_name,
+                        &taken,
+                        &etag,
+                        "done",
+                        Some(result.clone()),
+                        None,
+                    )
+                    .await?;
+                    return Ok(Verdict::Done {
+                        result: format!("{result} (resumed: the earlier attempt had acted)"),
+                    });
                 }
                 etag
             }
         };
 
         if let Err(reason) = m.recheck().await {
-            self.finish_claim(&claim_name, &claim, &claim_etag, "held", None, Some(reason.clone())).await?;
+            self.finish_claim(
+                &claim_name,
+                &claim,
+                &claim_etag,
+                "held",
+                None,
+                Some(reason.clone()),
+            )
+            .await?;
             return Ok(Verdict::Held(Hold::Blocked { reason }));
         }
 
@@ -280,7 +383,8 @@ impl<'a> Guard<'a> {
         let loop_window = self.cfg.loop_window_minutes as i64 * 60;
         self.ledger
             .update::<TargetHistory, _>(&history_name, |h| {
-                if intent.alarm_response && h.actions.iter().any(|a| self.now - a.at <= loop_window) {
+                if intent.alarm_response && h.actions.iter().any(|a| self.now - a.at <= loop_window)
+                {
                     h.relapses.push(self.now);
                 }
                 hold = self.rails(h, intent, kind);
@@ -294,18 +398,32 @@ impl<'a> Guard<'a> {
             .await?;
         if let Some(hold) = hold {
             let reason = describe_hold(&hold, self.cfg);
-            self.finish_claim(&claim_name, &claim, &claim_etag, "held", None, Some(reason)).await?;
+            self.finish_claim(&claim_name, &claim, &claim_etag, "held", None, Some(reason))
+                .await?;
             return Ok(Verdict::Held(hold));
         }
 
         match m.apply().await {
             Ok(result) => {
-                self.finish_claim(&claim_name, &claim, &claim_etag, "done", Some(result.clone()), None).await?;
+                self.finish_claim(
+                    &claim_name,
+                    &claim,
+                    &claim_etag,
+                    "done",
+                    Some(result.clone()),
+                    None,
+                )
+                .await?;
                 let r = result.clone();
                 let change = intent.change_id.clone();
                 self.ledger
                     .update::<TargetHistory, _>(&history_name, |h| {
-                        if let Some(e) = h.actions.iter_mut().rev().find(|e| e.change_id == change && e.result.is_none()) {
+                        if let Some(e) = h
+                            .actions
+                            .iter_mut()
+                            .rev()
+                            .find(|e| e.change_id == change && e.result.is_none())
+                        {
                             e.result = Some(r.clone());
                         }
                     })
@@ -313,13 +431,29 @@ impl<'a> Guard<'a> {
                 Ok(Verdict::Done { result })
             }
             Err(error) => {
-                self.finish_claim(&claim_name, &claim, &claim_etag, "failed", None, Some(error.clone())).await?;
+                self.finish_claim(
+                    &claim_name,
+                    &claim,
+                    &claim_etag,
+                    "failed",
+                    None,
+                    Some(error.clone()),
+                )
+                .await?;
                 Ok(Verdict::Failed { error })
             }
         }
     }
 
-    async fn finish_claim(&self, key: &str, claim: &Claim, etag: &str, status: &str, result: Option<String>, reason: Option<String>) -> Result<(), LedgerError> {
+    async fn finish_claim(
+        &self,
+        key: &str,
+        claim: &Claim,
+        etag: &str,
+        status: &str,
+        result: Option<String>,
+        reason: Option<String>,
+    ) -> Result<(), LedgerError> {
         let mut c = claim.clone();
         c.status = status.to_string();
         c.result = result;
@@ -334,19 +468,48 @@ impl<'a> Guard<'a> {
     fn rails(&self, h: &TargetHistory, intent: &Intent, kind: &str) -> Option<Hold> {
         let cfg = self.cfg;
         let window = cfg.loop_window_minutes as i64 * 60;
-        let relapses = h.relapses.iter().filter(|t| self.now - **t <= window).count();
-        let lines = || h.actions.iter().rev().take(10).map(HistoryEntry::line).collect::<Vec<_>>();
+        let relapses = h
+            .relapses
+            .iter()
+            .filter(|t| self.now - **t <= window)
+            .count();
+        let lines = || {
+            h.actions
+                .iter()
+                .rev()
+                .take(10)
+                .map(HistoryEntry::line)
+                .collect::<Vec<_>>()
+        };
         if intent.alarm_response && relapses >= cfg.loop_max_failed_fixes as usize {
-            return Some(Hold::Loop { relapses, history: lines() });
+            return Some(Hold::Loop {
+                relapses,
+                history: lines(),
+            });
         }
-        let day: Vec<&HistoryEntry> = h.actions.iter().filter(|a| self.now - a.at < 86_400).collect();
+        let day: Vec<&HistoryEntry> = h
+            .actions
+            .iter()
+            .filter(|a| self.now - a.at < 86_400)
+            .collect();
         if day.len() >= cfg.max_actions_per_day as usize {
-            return Some(Hold::Cap { count: day.len(), history: lines() });
+            return Some(Hold::Cap {
+                count: day.len(),
+                history: lines(),
+            });
         }
         let cooldown = cfg.cooldown_minutes as i64 * 60;
-        if let Some(last) = h.actions.iter().filter(|a| a.action == kind).map(|a| a.at).max() {
+        if let Some(last) = h
+            .actions
+            .iter()
+            .filter(|a| a.action == kind)
+            .map(|a| a.at)
+            .max()
+        {
             if self.now - last < cooldown {
-                return Some(Hold::Cooldown { until: last + cooldown });
+                return Some(Hold::Cooldown {
+                    until: last + cooldown,
+                });
             }
         }
         None
@@ -356,8 +519,18 @@ impl<'a> Guard<'a> {
 fn summarize_claim(c: &Claim) -> String {
     match (&c.status[..], &c.result) {
         ("done", Some(r)) => format!("already done at {}: {r}", rfc3339(c.claimed_at)),
-        ("claimed", _) => format!("another invocation claimed it at {} and is acting", rfc3339(c.claimed_at)),
-        (s, _) => format!("already handled at {} ({s}{})", rfc3339(c.claimed_at), c.reason.as_ref().map(|r| format!(": {r}")).unwrap_or_default()),
+        ("claimed", _) => format!(
+            "another invocation claimed it at {} and is acting",
+            rfc3339(c.claimed_at)
+        ),
+        (s, _) => format!(
+            "already handled at {} ({s}{})",
+            rfc3339(c.claimed_at),
+            c.reason
+                .as_ref()
+                .map(|r| format!(": {r}"))
+                .unwrap_or_default()
+        ),
     }
 }
 
@@ -387,8 +560,17 @@ pub fn describe_hold(h: &Hold, cfg: &Config) -> String {
 fn describe(v: &Verdict, intent: &Intent, cfg: &Config) -> (ActionStatus, String) {
     match v {
         Verdict::Done { result } => (ActionStatus::Done, format!("{}: {result}", intent.detail)),
-        Verdict::Planned => (ActionStatus::Planned, format!("dry run: would {}", intent.detail)),
-        Verdict::Held(h) => (ActionStatus::Skipped, format!("not done ({}): {}", describe_hold(h, cfg), intent.detail)),
-        Verdict::Failed { error } => (ActionStatus::Failed, format!("{} failed: {error}", intent.detail)),
+        Verdict::Planned => (
+            ActionStatus::Planned,
+            format!("dry run: would {}", intent.detail),
+        ),
+        Verdict::Held(h) => (
+            ActionStatus::Skipped,
+            format!("not done ({}): {}", describe_hold(h, cfg), intent.detail),
+        ),
+        Verdict::Failed { error } => (
+            ActionStatus::Failed,
+            format!("{} failed: {error}", intent.detail),
+        ),
     }
 }

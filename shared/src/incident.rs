@@ -20,7 +20,9 @@ pub struct Incident {
 
 impl Incident {
     fn complete(&self) -> bool {
-        self.smoke_test_passed.is_some() && self.analysis_succeeded.is_some() && self.vod_succeeded.is_some()
+        self.smoke_test_passed.is_some()
+            && self.analysis_succeeded.is_some()
+            && self.vod_succeeded.is_some()
     }
 }
 
@@ -34,23 +36,40 @@ enum Evidence {
 
 fn evidence(report: &Report, cfg: &crate::config::Config) -> Option<Evidence> {
     if report.outcome == Outcome::Remediated {
-        let a = report.actions.iter().find(|a| a.status == ActionStatus::Done)?;
-        return Some(Evidence::Remediation(format!("{}: {} on {}", report.playbook.name(), a.kind, a.target)));
+        let a = report
+            .actions
+            .iter()
+            .find(|a| a.status == ActionStatus::Done)?;
+        return Some(Evidence::Remediation(format!(
+            "{}: {} on {}",
+            report.playbook.name(),
+            a.kind,
+            a.target
+        )));
     }
     if report.outcome != Outcome::Healthy {
         return None;
     }
     match report.playbook {
         Playbook::SmokeTest => Some(Evidence::SmokeTest),
-        Playbook::AnalysisFailure if report.trigger.name == cfg.analysis_family => Some(Evidence::Analysis),
+        Playbook::AnalysisFailure if report.trigger.name == cfg.analysis_family => {
+            Some(Evidence::Analysis)
+        }
         Playbook::VodFailure if report.trigger.name == cfg.vod_family => Some(Evidence::Vod),
         _ => None,
     }
 }
 
 /// Updates the open incident with this run; returns the closing report when the checklist is done.
-pub async fn note(ledger: &Ledger, cfg: &crate::config::Config, report: &Report, now: i64) -> Result<Option<Report>, LedgerError> {
-    let Some(ev) = evidence(report, cfg) else { return Ok(None) };
+pub async fn note(
+    ledger: &Ledger,
+    cfg: &crate::config::Config,
+    report: &Report,
+    now: i64,
+) -> Result<Option<Report>, LedgerError> {
+    let Some(ev) = evidence(report, cfg) else {
+        return Ok(None);
+    };
     let key = ledger.key("incidents", "open");
     let current = ledger.get::<Incident>(&key).await?;
     if current.is_none() && !matches!(ev, Evidence::Remediation(_)) {
@@ -87,16 +106,28 @@ pub async fn note(ledger: &Ledger, cfg: &crate::config::Config, report: &Report,
 }
 
 fn closing_report(inc: &Incident, now: i64) -> Report {
-    let trigger = TriggerRef { kind: TriggerKind::Manual, id: format!("incident-{}", inc.opened_at), name: "post-incident checklist".into() };
+    let trigger = TriggerRef {
+        kind: TriggerKind::Manual,
+        id: format!("incident-{}", inc.opened_at),
+        name: "post-incident checklist".into(),
+    };
     let mut r = Report::new(trigger, Playbook::SmokeTest);
     r.outcome = Outcome::Healthy;
-    r.reason = format!("incident closed: opened {}, verified by smoke test, analysis run and VOD run", rfc3339(inc.opened_at));
+    r.reason = format!(
+        "incident closed: opened {}, verified by smoke test, analysis run and VOD run",
+        rfc3339(inc.opened_at)
+    );
     for rem in &inc.remediations {
         r.checks.push(Check::pass("remediation", rem.clone()));
     }
-    for (name, v) in [("smoke_test_passed", &inc.smoke_test_passed), ("analysis_run_succeeded", &inc.analysis_succeeded), ("vod_run_succeeded", &inc.vod_succeeded)] {
+    for (name, v) in [
+        ("smoke_test_passed", &inc.smoke_test_passed),
+        ("analysis_run_succeeded", &inc.analysis_succeeded),
+        ("vod_run_succeeded", &inc.vod_succeeded),
+    ] {
         if let Some((at, what)) = v {
-            r.checks.push(Check::pass(name, format!("{} {what}", rfc3339(*at))));
+            r.checks
+                .push(Check::pass(name, format!("{} {what}", rfc3339(*at))));
         }
     }
     r.next_steps.push("Write the incident summary and remediation notes (RUNBOOK §7.4); the checks above are the evidence".into());

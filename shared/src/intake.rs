@@ -19,11 +19,17 @@ pub enum IntakeError {
     #[error("unrecognised event: {0}")]
     Unrecognised(String),
     #[error("malformed {shape} event: {problem}")]
-    Malformed { shape: &'static str, problem: String },
+    Malformed {
+        shape: &'static str,
+        problem: String,
+    },
 }
 
 fn malformed(shape: &'static str, problem: impl Into<String>) -> IntakeError {
-    IntakeError::Malformed { shape, problem: problem.into() }
+    IntakeError::Malformed {
+        shape,
+        problem: problem.into(),
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -157,7 +163,10 @@ pub enum Trigger {
     TaskChange(TaskChange),
     Deployment(DeploymentChange),
     /// An Autoheal report that came back through the alerts topic: never acted on.
-    OwnReport { id: String, subject: Option<String> },
+    OwnReport {
+        id: String,
+        subject: Option<String>,
+    },
 }
 
 impl Trigger {
@@ -168,9 +177,15 @@ impl Trigger {
             Trigger::SecretChange(s) => (TriggerKind::SecretChange, &s.id, s.secret_id.clone()),
             Trigger::TaskChange(t) => (TriggerKind::TaskStopped, &t.id, t.family.clone()),
             Trigger::Deployment(d) => (TriggerKind::Deployment, &d.id, d.service.clone()),
-            Trigger::OwnReport { id, .. } => (TriggerKind::Alarm, id, "autoheal-report".to_string()),
+            Trigger::OwnReport { id, .. } => {
+                (TriggerKind::Alarm, id, "autoheal-report".to_string())
+            }
         };
-        TriggerRef { kind, id: id.clone(), name }
+        TriggerRef {
+            kind,
+            id: id.clone(),
+            name,
+        }
     }
 }
 
@@ -207,7 +222,11 @@ pub fn parse(v: &Value) -> Result<Trigger, IntakeError> {
     let keys: Vec<&str> = obj.keys().take(6).map(String::as_str).collect();
     Err(IntakeError::Unrecognised(format!(
         "no Records, detail-type, alarmData or AlarmName field (top-level keys: {})",
-        if keys.is_empty() { "none".to_string() } else { keys.join(", ") }
+        if keys.is_empty() {
+            "none".to_string()
+        } else {
+            keys.join(", ")
+        }
     )))
 }
 
@@ -228,7 +247,10 @@ fn s_any<'a>(v: &'a Value, keys: &[&str]) -> Option<&'a str> {
 fn need<'a>(v: &'a Value, path: &[&str], shape: &'static str) -> Result<&'a str, IntakeError> {
     match s(v, path) {
         Some(x) if !x.trim().is_empty() => Ok(x),
-        _ => Err(malformed(shape, format!("missing or empty {}", path.join(".")))),
+        _ => Err(malformed(
+            shape,
+            format!("missing or empty {}", path.join(".")),
+        )),
     }
 }
 
@@ -272,21 +294,37 @@ fn parse_eventbridge(v: &Value) -> Result<Trigger, IntakeError> {
 }
 
 fn first_resource(v: &Value) -> Option<&str> {
-    v.get("resources")?.as_array()?.iter().find_map(Value::as_str)
+    v.get("resources")?
+        .as_array()?
+        .iter()
+        .find_map(Value::as_str)
 }
 
-fn alarm_state(v: &Value, path: &[&str], shape: &'static str, required: bool) -> Result<Option<AlarmState>, IntakeError> {
+fn alarm_state(
+    v: &Value,
+    path: &[&str],
+    shape: &'static str,
+    required: bool,
+) -> Result<Option<AlarmState>, IntakeError> {
     match s(v, path) {
         None if !required => Ok(None),
         None => Err(malformed(shape, format!("missing {}", path.join(".")))),
-        Some(x) => AlarmState::parse(x)
-            .map(Some)
-            .ok_or_else(|| malformed(shape, format!("unknown alarm state {x:?} in {}", path.join(".")))),
+        Some(x) => AlarmState::parse(x).map(Some).ok_or_else(|| {
+            malformed(
+                shape,
+                format!("unknown alarm state {x:?} in {}", path.join(".")),
+            )
+        }),
     }
 }
 
 /// `detail` of an EventBridge alarm event and `alarmData` of a direct alarm action share a shape.
-fn alarm_from_detail(d: &Value, id: String, via: AlarmVia, arn: Option<&str>) -> Result<Trigger, IntakeError> {
+fn alarm_from_detail(
+    d: &Value,
+    id: String,
+    via: AlarmVia,
+    arn: Option<&str>,
+) -> Result<Trigger, IntakeError> {
     let shape = "alarm state change";
     let name = need(d, &["alarmName"], shape)?.to_string();
     let state = alarm_state(d, &["state", "value"], shape, true)?.unwrap_or(AlarmState::Alarm);
@@ -296,13 +334,21 @@ fn alarm_from_detail(d: &Value, id: String, via: AlarmVia, arn: Option<&str>) ->
     let mut composite = false;
     if let Some(c) = config {
         composite = c.get("alarmRule").is_some();
-        for m in c.get("metrics").and_then(Value::as_array).into_iter().flatten() {
+        for m in c
+            .get("metrics")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             // Metric-math entries carry an `expression` instead of a `metricStat`; both are legal.
             if let (Some(ns), Some(n)) = (
                 s(m, &["metricStat", "metric", "namespace"]),
                 s(m, &["metricStat", "metric", "name"]),
             ) {
-                metrics.push(MetricRef { namespace: ns.to_string(), name: n.to_string() });
+                metrics.push(MetricRef {
+                    namespace: ns.to_string(),
+                    name: n.to_string(),
+                });
             }
         }
     }
@@ -315,7 +361,9 @@ fn alarm_from_detail(d: &Value, id: String, via: AlarmVia, arn: Option<&str>) ->
         previous,
         reason: s(d, &["state", "reason"]).map(str::to_string),
         changed_at: time_of(d, &["state", "timestamp"]),
-        description: config.and_then(|c| s(c, &["description"])).map(str::to_string),
+        description: config
+            .and_then(|c| s(c, &["description"]))
+            .map(str::to_string),
         metrics,
         composite,
     }))
@@ -324,13 +372,22 @@ fn alarm_from_detail(d: &Value, id: String, via: AlarmVia, arn: Option<&str>) ->
 fn parse_direct_alarm(v: &Value) -> Result<Trigger, IntakeError> {
     // The runtime's own type checks the envelope; the configuration and reason stay loose because
     // metric, metric-math and composite alarms shape them differently.
-    let alarm: CloudWatchAlarm<Value, Value> =
-        serde_json::from_value(v.clone()).map_err(|e| malformed("direct alarm action", e.to_string()))?;
+    let alarm: CloudWatchAlarm<Value, Value> = serde_json::from_value(v.clone())
+        .map_err(|e| malformed("direct alarm action", e.to_string()))?;
     let arn = alarm.alarm_arn.clone().filter(|a| !a.is_empty());
-    let d = v.get("alarmData").ok_or_else(|| malformed("direct alarm action", "missing alarmData"))?;
+    let d = v
+        .get("alarmData")
+        .ok_or_else(|| malformed("direct alarm action", "missing alarmData"))?;
     // A direct action has no event id; the alarm ARN plus the state timestamp names this transition.
-    let stamp = s(d, &["state", "timestamp"]).or_else(|| s(v, &["time"])).unwrap_or("");
-    let id = format!("{}@{}", arn.clone().unwrap_or_else(|| alarm.alarm_data.alarm_name.clone()), stamp);
+    let stamp = s(d, &["state", "timestamp"])
+        .or_else(|| s(v, &["time"]))
+        .unwrap_or("");
+    let id = format!(
+        "{}@{}",
+        arn.clone()
+            .unwrap_or_else(|| alarm.alarm_data.alarm_name.clone()),
+        stamp
+    );
     alarm_from_detail(d, id, AlarmVia::DirectAction, arn.as_deref())
 }
 
@@ -340,17 +397,34 @@ fn parse_sns(v: &Value) -> Result<Trigger, IntakeError> {
         .and_then(Value::as_array)
         .ok_or_else(|| malformed("SNS", "Records is not an array"))?;
     let [record] = records.as_slice() else {
-        return Err(malformed("SNS", format!("{} records; Lambda delivers exactly one per SNS invocation", records.len())));
+        return Err(malformed(
+            "SNS",
+            format!(
+                "{} records; Lambda delivers exactly one per SNS invocation",
+                records.len()
+            ),
+        ));
     };
     let source = s_any(record, &["EventSource", "eventSource"]).unwrap_or("");
     if source != "aws:sns" {
-        return Err(IntakeError::Unrecognised(format!("a Records event from {source:?}, not aws:sns")));
+        return Err(IntakeError::Unrecognised(format!(
+            "a Records event from {source:?}, not aws:sns"
+        )));
     }
-    let sns = record.get("Sns").ok_or_else(|| malformed("SNS", "record has no Sns object"))?;
+    let sns = record
+        .get("Sns")
+        .ok_or_else(|| malformed("SNS", "record has no Sns object"))?;
     let message_id = need(sns, &["MessageId"], "SNS")?.to_string();
     let subject = s(sns, &["Subject"]).map(str::to_string);
-    if sns.get("MessageAttributes").and_then(|a| a.get(OWN_REPORT_ATTRIBUTE)).is_some() {
-        return Ok(Trigger::OwnReport { id: message_id, subject });
+    if sns
+        .get("MessageAttributes")
+        .and_then(|a| a.get(OWN_REPORT_ATTRIBUTE))
+        .is_some()
+    {
+        return Ok(Trigger::OwnReport {
+            id: message_id,
+            subject,
+        });
     }
     let message = need(sns, &["Message"], "SNS")?;
     let inner: Value = serde_json::from_str(message).map_err(|_| {
@@ -359,9 +433,15 @@ fn parse_sns(v: &Value) -> Result<Trigger, IntakeError> {
             subject.as_deref().unwrap_or("")
         ))
     })?;
-    if inner.get("playbook").is_some() && inner.get("outcome").is_some() && inner.get("trigger").is_some() {
+    if inner.get("playbook").is_some()
+        && inner.get("outcome").is_some()
+        && inner.get("trigger").is_some()
+    {
         // A report whose attributes were stripped on the way (e.g. raw delivery); still ours.
-        return Ok(Trigger::OwnReport { id: message_id, subject });
+        return Ok(Trigger::OwnReport {
+            id: message_id,
+            subject,
+        });
     }
     if inner.get("AlarmName").is_some() {
         return parse_alarm_notification(&inner, AlarmVia::Sns, Some(message_id));
@@ -376,23 +456,47 @@ fn parse_sns(v: &Value) -> Result<Trigger, IntakeError> {
 }
 
 /// The JSON CloudWatch publishes to SNS for an alarm transition.
-fn parse_alarm_notification(m: &Value, via: AlarmVia, id: Option<String>) -> Result<Trigger, IntakeError> {
+fn parse_alarm_notification(
+    m: &Value,
+    via: AlarmVia,
+    id: Option<String>,
+) -> Result<Trigger, IntakeError> {
     let shape = "alarm notification";
     let name = need(m, &["AlarmName"], shape)?.to_string();
     let state = alarm_state(m, &["NewStateValue"], shape, true)?.unwrap_or(AlarmState::Alarm);
     let previous = alarm_state(m, &["OldStateValue"], shape, false)?;
     let arn = s_any(m, &["AlarmArn", "AlarmARN", "alarmArn"]).map(str::to_string);
     let changed = s(m, &["StateChangeTime"]);
-    let id = id.unwrap_or_else(|| format!("{}@{}", arn.as_deref().unwrap_or(&name), changed.unwrap_or("")));
+    let id = id.unwrap_or_else(|| {
+        format!(
+            "{}@{}",
+            arn.as_deref().unwrap_or(&name),
+            changed.unwrap_or("")
+        )
+    });
     let trig = m.get("Trigger");
     let mut metrics = Vec::new();
     if let Some(t) = trig {
         if let (Some(ns), Some(n)) = (s(t, &["Namespace"]), s(t, &["MetricName"])) {
-            metrics.push(MetricRef { namespace: ns.to_string(), name: n.to_string() });
+            metrics.push(MetricRef {
+                namespace: ns.to_string(),
+                name: n.to_string(),
+            });
         }
-        for q in t.get("Metrics").and_then(Value::as_array).into_iter().flatten() {
-            if let (Some(ns), Some(n)) = (s(q, &["MetricStat", "Metric", "Namespace"]), s(q, &["MetricStat", "Metric", "MetricName"])) {
-                metrics.push(MetricRef { namespace: ns.to_string(), name: n.to_string() });
+        for q in t
+            .get("Metrics")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            if let (Some(ns), Some(n)) = (
+                s(q, &["MetricStat", "Metric", "Namespace"]),
+                s(q, &["MetricStat", "Metric", "MetricName"]),
+            ) {
+                metrics.push(MetricRef {
+                    namespace: ns.to_string(),
+                    name: n.to_string(),
+                });
             }
         }
     }
@@ -411,10 +515,19 @@ fn parse_alarm_notification(m: &Value, via: AlarmVia, id: Option<String>) -> Res
     }))
 }
 
-fn secret_change(v: &Value, d: &Value, id: String, detail_type: &str) -> Result<Trigger, IntakeError> {
+fn secret_change(
+    v: &Value,
+    d: &Value,
+    id: String,
+    detail_type: &str,
+) -> Result<Trigger, IntakeError> {
     let shape = "Secrets Manager CloudTrail";
     let event_name = need(d, &["eventName"], shape)?.to_string();
-    let kind = if detail_type == "AWS API Call via CloudTrail" { SecretEventKind::ApiCall } else { SecretEventKind::ServiceEvent };
+    let kind = if detail_type == "AWS API Call via CloudTrail" {
+        SecretEventKind::ApiCall
+    } else {
+        SecretEventKind::ServiceEvent
+    };
     let req = d.get("requestParameters").filter(|x| x.is_object());
     let resp = d.get("responseElements").filter(|x| x.is_object());
     let extra = d.get("additionalEventData").filter(|x| x.is_object());
@@ -506,7 +619,10 @@ fn deployment_change(v: &Value, d: &Value, id: String) -> Result<Trigger, Intake
     let service = parts.next().unwrap_or("").to_string();
     let cluster = parts.next().map(str::to_string);
     if service.is_empty() {
-        return Err(malformed(shape, format!("cannot read a service name from {service_arn:?}")));
+        return Err(malformed(
+            shape,
+            format!("cannot read a service name from {service_arn:?}"),
+        ));
     }
     Ok(Trigger::Deployment(DeploymentChange {
         id,
@@ -529,16 +645,24 @@ mod tests {
     #[test]
     fn family_and_revision_from_arns() {
         assert_eq!(
-            family_of_task_definition("arn:aws:ecs:us-east-1:1:task-definition/vieweratlas-analysis:7"),
+            family_of_task_definition(
+                "arn:aws:ecs:us-east-1:1:task-definition/vieweratlas-analysis:7"
+            ),
             ("vieweratlas-analysis".into(), Some(7))
         );
-        assert_eq!(family_of_task_definition("vieweratlas-analysis"), ("vieweratlas-analysis".into(), None));
+        assert_eq!(
+            family_of_task_definition("vieweratlas-analysis"),
+            ("vieweratlas-analysis".into(), None)
+        );
     }
 
     #[test]
     fn rejections_name_the_problem() {
         assert!(matches!(parse_str("{"), Err(IntakeError::NotJson(_))));
-        assert!(matches!(parse_str("[1]"), Err(IntakeError::NotObject("an array"))));
+        assert!(matches!(
+            parse_str("[1]"),
+            Err(IntakeError::NotObject("an array"))
+        ));
         let e = parse(&json!({"hello": 1})).unwrap_err().to_string();
         assert!(e.contains("hello"), "{e}");
         let e = parse(&json!({"detail-type": "Scheduled Event", "id": "x", "source": "aws.events", "resources": []}))
@@ -565,13 +689,18 @@ mod tests {
                     "metrics": [{"id": "e1", "expression": "m1/m2", "returnData": true}]},
                 "somethingNew": [1, 2]}
         });
-        let Trigger::Alarm(a) = parse(&ev).unwrap() else { panic!("not an alarm") };
+        let Trigger::Alarm(a) = parse(&ev).unwrap() else {
+            panic!("not an alarm")
+        };
         assert_eq!(a.state, AlarmState::Ok);
         assert!(a.composite);
         assert!(a.metrics.is_empty());
         assert_eq!(a.description, None);
         assert_eq!(a.previous, None);
-        assert_eq!(a.changed_at, crate::clock::parse_timestamp("2026-11-28T10:15:00Z"));
+        assert_eq!(
+            a.changed_at,
+            crate::clock::parse_timestamp("2026-11-28T10:15:00Z")
+        );
         let mut bad = ev.clone();
         bad["detail"]["state"]["value"] = json!("PANIC");
         assert!(parse(&bad).unwrap_err().to_string().contains("PANIC"));
@@ -582,8 +711,13 @@ mod tests {
         let ev = json!({"id": "e", "detail-type": "AWS API Call via CloudTrail", "source": "aws.secretsmanager",
             "detail": {"eventName": "PutSecretValue", "errorCode": "AccessDenied",
                 "responseElements": {"aRN": "arn:aws:secretsmanager:us-east-1:1:secret:vieweratlas/twitch/client_id-Xy12Ab"}}});
-        let Trigger::SecretChange(c) = parse(&ev).unwrap() else { panic!() };
-        assert_eq!(c.secret_id, "arn:aws:secretsmanager:us-east-1:1:secret:vieweratlas/twitch/client_id-Xy12Ab");
+        let Trigger::SecretChange(c) = parse(&ev).unwrap() else {
+            panic!()
+        };
+        assert_eq!(
+            c.secret_id,
+            "arn:aws:secretsmanager:us-east-1:1:secret:vieweratlas/twitch/client_id-Xy12Ab"
+        );
         assert_eq!(c.error_code.as_deref(), Some("AccessDenied"));
         assert_eq!(c.kind, SecretEventKind::ApiCall);
     }
@@ -592,9 +726,15 @@ mod tests {
     fn own_reports_are_recognised_by_attribute_or_shape() {
         let by_attr = json!({"Records": [{"EventSource": "aws:sns", "Sns": {"MessageId": "m1", "Message": "x",
             "MessageAttributes": {"autoheal_report": {"Type": "String", "Value": "1"}}}}]});
-        assert!(matches!(parse(&by_attr).unwrap(), Trigger::OwnReport { .. }));
+        assert!(matches!(
+            parse(&by_attr).unwrap(),
+            Trigger::OwnReport { .. }
+        ));
         let by_shape = json!({"Records": [{"EventSource": "aws:sns", "Sns": {"MessageId": "m2",
             "Message": "{\"trigger\":{},\"playbook\":\"none\",\"outcome\":\"healthy\"}"}}]});
-        assert!(matches!(parse(&by_shape).unwrap(), Trigger::OwnReport { .. }));
+        assert!(matches!(
+            parse(&by_shape).unwrap(),
+            Trigger::OwnReport { .. }
+        ));
     }
 }

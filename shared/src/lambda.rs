@@ -10,7 +10,11 @@ use crate::run::{self, Deps, Function, RunOptions};
 
 /// Handles one invocation. An error makes Lambda retry the async invocation and then send it to
 /// the on-failure destination, which is what we want when the report could not be delivered.
-pub async fn handler(deps: &Deps, function: Function, event: LambdaEvent<Value>) -> Result<Value, lambda_runtime::Error> {
+pub async fn handler(
+    deps: &Deps,
+    function: Function,
+    event: LambdaEvent<Value>,
+) -> Result<Value, lambda_runtime::Error> {
     let (payload, ctx) = event.into_parts();
     tracing::info!(request_id = %ctx.request_id, "invocation");
     match run::handle(deps, function, &payload, RunOptions::default()).await {
@@ -27,10 +31,14 @@ pub async fn handler(deps: &Deps, function: Function, event: LambdaEvent<Value>)
 /// Bad settings stop the function at init with one line naming every problem.
 pub async fn serve(function: Function) -> Result<(), lambda_runtime::Error> {
     crate::telemetry::init();
-    let config = Config::from_env().inspect_err(|e| tracing::error!(error = %e, "start-up failed"))?;
+    let config =
+        Config::from_env().inspect_err(|e| tracing::error!(error = %e, "start-up failed"))?;
     let aws = Aws::connect(&config).await;
     let deps = Deps { config, aws };
     let deps = &deps;
     // Boxed so the runtime's service type does not carry the whole playbook future's type.
-    lambda_runtime::run(service_fn(move |event| Box::pin(handler(deps, function, event)))).await
+    lambda_runtime::run(service_fn(move |event| {
+        Box::pin(handler(deps, function, event))
+    }))
+    .await
 }

@@ -26,11 +26,24 @@ use crate::clock::{civil_date, rfc3339};
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {
     #[error("ledger {op} s3://{bucket}/{key}: {detail}")]
-    S3 { op: &'static str, bucket: String, key: String, detail: String },
+    S3 {
+        op: &'static str,
+        bucket: String,
+        key: String,
+        detail: String,
+    },
     #[error("ledger record s3://{bucket}/{key} is unreadable: {detail}")]
-    Corrupt { bucket: String, key: String, detail: String },
+    Corrupt {
+        bucket: String,
+        key: String,
+        detail: String,
+    },
     #[error("ledger record s3://{bucket}/{key} kept changing under concurrent writers; gave up after {tries} tries")]
-    Contended { bucket: String, key: String, tries: u32 },
+    Contended {
+        bucket: String,
+        key: String,
+        tries: u32,
+    },
 }
 
 /// A record and the ETag it was read with, for a later `If-Match` write.
@@ -51,7 +64,13 @@ pub enum Created<T> {
 pub fn safe_key(part: &str) -> String {
     let mut out: String = part
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     if out.len() > 200 {
         // Long ids keep a readable head and a hash of the whole, so distinct ids stay distinct.
@@ -63,7 +82,9 @@ pub fn safe_key(part: &str) -> String {
 }
 
 fn fnv1a(s: &str) -> u64 {
-    s.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+    s.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 #[derive(Debug, Clone)]
@@ -78,7 +99,11 @@ const MAX_TRIES: u32 = 8;
 
 impl Ledger {
     pub fn new(s3: aws_sdk_s3::Client, bucket: &str, prefix: &str) -> Self {
-        Self { s3, bucket: bucket.to_string(), prefix: prefix.to_string() }
+        Self {
+            s3,
+            bucket: bucket.to_string(),
+            prefix: prefix.to_string(),
+        }
     }
 
     pub fn key(&self, kind: &str, name: &str) -> String {
@@ -86,11 +111,26 @@ impl Ledger {
     }
 
     fn err(&self, op: &'static str, key: &str, detail: String) -> LedgerError {
-        LedgerError::S3 { op, bucket: self.bucket.clone(), key: key.to_string(), detail }
+        LedgerError::S3 {
+            op,
+            bucket: self.bucket.clone(),
+            key: key.to_string(),
+            detail,
+        }
     }
 
-    pub async fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<Versioned<T>>, LedgerError> {
-        let out = match self.s3.get_object().bucket(&self.bucket).key(key).send().await {
+    pub async fn get<T: DeserializeOwned>(
+        &self,
+        key: &str,
+    ) -> Result<Option<Versioned<T>>, LedgerError> {
+        let out = match self
+            .s3
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+        {
             Ok(o) => o,
             Err(e) => {
                 let d = describe_error(&e);
@@ -117,8 +157,14 @@ impl Ledger {
 
     /// Writes `value` only if `expect` holds: `None` means "must not exist yet", `Some(etag)` means
     /// "must still be the version I read". `Ok(false)` when the condition failed.
-    pub async fn put_if<T: Serialize>(&self, key: &str, value: &T, expect: Option<&str>) -> Result<Option<String>, LedgerError> {
-        let body = serde_json::to_vec_pretty(value).map_err(|e| self.err("PutObject", key, e.to_string()))?;
+    pub async fn put_if<T: Serialize>(
+        &self,
+        key: &str,
+        value: &T,
+        expect: Option<&str>,
+    ) -> Result<Option<String>, LedgerError> {
+        let body = serde_json::to_vec_pretty(value)
+            .map_err(|e| self.err("PutObject", key, e.to_string()))?;
         let mut req = self
             .s3
             .put_object()
@@ -145,7 +191,11 @@ impl Ledger {
     }
 
     /// Creates the record unless it exists; exactly one of any number of concurrent callers wins.
-    pub async fn create<T: Serialize + DeserializeOwned>(&self, key: &str, value: &T) -> Result<Created<T>, LedgerError> {
+    pub async fn create<T: Serialize + DeserializeOwned>(
+        &self,
+        key: &str,
+        value: &T,
+    ) -> Result<Created<T>, LedgerError> {
         for _ in 0..MAX_TRIES {
             if let Some(etag) = self.put_if(key, value, None).await? {
                 return Ok(Created::Won(etag));
@@ -155,7 +205,11 @@ impl Ledger {
             }
             // Lost the race to a writer whose object is not yet readable; try again.
         }
-        Err(LedgerError::Contended { bucket: self.bucket.clone(), key: key.to_string(), tries: MAX_TRIES })
+        Err(LedgerError::Contended {
+            bucket: self.bucket.clone(),
+            key: key.to_string(),
+            tries: MAX_TRIES,
+        })
     }
 
     /// Read-modify-write with optimistic concurrency: `f` is re-applied to the latest version
@@ -176,7 +230,11 @@ impl Ledger {
                 return Ok(value);
             }
         }
-        Err(LedgerError::Contended { bucket: self.bucket.clone(), key: key.to_string(), tries: MAX_TRIES })
+        Err(LedgerError::Contended {
+            bucket: self.bucket.clone(),
+            key: key.to_string(),
+            tries: MAX_TRIES,
+        })
     }
 
     /// Appends one decision record; never overwrites (names are unique per run and sequence).
@@ -193,12 +251,20 @@ impl Ledger {
         );
         match self.put_if(&name, record, None).await? {
             Some(_) => Ok(name),
-            None => Err(self.err("PutObject", &name, "a decision record with this name already exists".into())),
+            None => Err(self.err(
+                "PutObject",
+                &name,
+                "a decision record with this name already exists".into(),
+            )),
         }
     }
 
     /// Decisions of the last `days` UTC days (today included), newest first.
-    pub async fn recent_decisions(&self, now: i64, days: i64) -> Result<Vec<Decision>, LedgerError> {
+    pub async fn recent_decisions(
+        &self,
+        now: i64,
+        days: i64,
+    ) -> Result<Vec<Decision>, LedgerError> {
         let mut out = Vec::new();
         for back in 0..days.max(1) {
             let (y, m, d) = civil_date(now - back * 86_400);

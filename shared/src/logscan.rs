@@ -67,7 +67,9 @@ impl Signature {
         if line.contains("Twitch API request rejected with HTTP 401") {
             out.push(Signature::TokenRejected);
         }
-        if line.contains("Twitch API request rejected with HTTP 400") || line.contains("Twitch API request rejected with HTTP 403") {
+        if line.contains("Twitch API request rejected with HTTP 400")
+            || line.contains("Twitch API request rejected with HTTP 403")
+        {
             out.push(Signature::ClientRejected);
         }
         if line.contains("ChannelDiscoveryError") {
@@ -133,7 +135,11 @@ impl GroupScan {
             self.events,
             if self.truncated { "+" } else { "" },
             self.count(Signature::Saved),
-            if sigs.is_empty() { "no failure signatures".to_string() } else { sigs.join(", ") }
+            if sigs.is_empty() {
+                "no failure signatures".to_string()
+            } else {
+                sigs.join(", ")
+            }
         )
     }
 }
@@ -144,10 +150,20 @@ const SAMPLE_CHARS: usize = 220;
 
 /// Reads up to a bounded number of pages of one group over the window and counts signatures.
 pub async fn scan(aws: &Aws, group: &str, start_ms: i64, redact: &[&str]) -> GroupScan {
-    let mut scan = GroupScan { group: group.to_string(), ..Default::default() };
+    let mut scan = GroupScan {
+        group: group.to_string(),
+        ..Default::default()
+    };
     let mut token: Option<String> = None;
     for page in 0..PAGES {
-        let res = aws.logs.filter_log_events().log_group_name(group).start_time(start_ms).set_next_token(token.take()).send().await;
+        let res = aws
+            .logs
+            .filter_log_events()
+            .log_group_name(group)
+            .start_time(start_ms)
+            .set_next_token(token.take())
+            .send()
+            .await;
         let out = match res {
             Ok(o) => o,
             Err(e) => {
@@ -166,7 +182,8 @@ pub async fn scan(aws: &Aws, group: &str, start_ms: i64, redact: &[&str]) -> Gro
             if scan.last_line.as_ref().is_none_or(|(lt, _)| t >= *lt) {
                 scan.last_line = Some((t, clip(msg, redact)));
             }
-            if sigs.iter().any(|s| Signature::FAILURES.contains(s)) && scan.samples.len() < SAMPLES {
+            if sigs.iter().any(|s| Signature::FAILURES.contains(s)) && scan.samples.len() < SAMPLES
+            {
                 scan.samples.push(clip(msg, redact));
             }
         }
@@ -199,7 +216,10 @@ mod tests {
         let l = "2026-11-28 10:20:01,123 - get_viewers - ERROR - [xqc] Auth failed. Check TWITCH_OAUTH_TOKEN";
         assert_eq!(Signature::classify(l), vec![Signature::AuthFailed]);
         let l = "update_channels.ChannelDiscoveryError: Twitch API request rejected with HTTP 401. Check TWITCH_CLIENT_ID and TWITCH_OAUTH_TOKEN.";
-        assert_eq!(Signature::classify(l), vec![Signature::TokenRejected, Signature::ChannelDiscovery]);
+        assert_eq!(
+            Signature::classify(l),
+            vec![Signature::TokenRejected, Signature::ChannelDiscovery]
+        );
         let l = "2026-11-28 10:20:01,123 - get_viewers - INFO - [xqc] Saved: s3://b/vieweratlas/raw/snapshots/2026/11/28/xqc_20261128_102001.json";
         assert_eq!(Signature::classify(l), vec![Signature::Saved]);
         assert!(Signature::classify("all fine").is_empty());

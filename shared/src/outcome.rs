@@ -17,17 +17,28 @@ pub fn settle(r: &mut Report, results: Vec<Guarded>, what: &str, cfg: &Config) {
             _ => None,
         })
     };
-    if let Some(Verdict::Done { result }) = verdicts.iter().find(|v| matches!(v, Verdict::Done { .. })) {
+    if let Some(Verdict::Done { result }) =
+        verdicts.iter().find(|v| matches!(v, Verdict::Done { .. }))
+    {
         r.outcome = Outcome::Remediated;
         r.reason = format!("{what}; acted: {result}");
     } else if verdicts.iter().any(|v| matches!(v, Verdict::Planned)) {
         r.outcome = Outcome::Planned;
         r.reason = format!("{what}; dry run: the action is planned, nothing was changed");
-    } else if let Some(Verdict::Failed { error }) = verdicts.iter().find(|v| matches!(v, Verdict::Failed { .. })) {
+    } else if let Some(Verdict::Failed { error }) = verdicts
+        .iter()
+        .find(|v| matches!(v, Verdict::Failed { .. }))
+    {
         r.outcome = Outcome::Failed;
         r.reason = format!("{what}; the action failed: {error}");
-        r.next_steps.push("Autoheal could not finish: perform the action in the report by hand".into());
-    } else if let Some(h) = first_hold(&|h| matches!(h, Hold::Cap { .. } | Hold::Loop { .. } | Hold::Policy { .. } | Hold::Blocked { .. })) {
+        r.next_steps
+            .push("Autoheal could not finish: perform the action in the report by hand".into());
+    } else if let Some(h) = first_hold(&|h| {
+        matches!(
+            h,
+            Hold::Cap { .. } | Hold::Loop { .. } | Hold::Policy { .. } | Hold::Blocked { .. }
+        )
+    }) {
         r.outcome = Outcome::Escalated;
         r.reason = format!("{what}; not acted: {}", describe_hold(&h, cfg));
         let step = match h {

@@ -19,7 +19,8 @@ pub enum PublishError {
 /// The SNS message: a `default` text body (email and SMS) and the JSON report for SQS, Lambda and
 /// HTTPS subscribers, using SNS's per-protocol message structure.
 pub fn message_body(report: &Report) -> Result<String, PublishError> {
-    let json_report = serde_json::to_string(report).map_err(|e| PublishError::Encode(e.to_string()))?;
+    let json_report =
+        serde_json::to_string(report).map_err(|e| PublishError::Encode(e.to_string()))?;
     let text = report.text();
     Ok(json!({
         "default": text,
@@ -40,7 +41,11 @@ fn attr(v: &str) -> Result<MessageAttributeValue, PublishError> {
         .map_err(|e| PublishError::Encode(e.to_string()))
 }
 
-pub async fn publish(sns: &aws_sdk_sns::Client, topic_arn: &str, report: &Report) -> Result<String, PublishError> {
+pub async fn publish(
+    sns: &aws_sdk_sns::Client,
+    topic_arn: &str,
+    report: &Report,
+) -> Result<String, PublishError> {
     let out = sns
         .publish()
         .topic_arn(topic_arn)
@@ -49,10 +54,16 @@ pub async fn publish(sns: &aws_sdk_sns::Client, topic_arn: &str, report: &Report
         .message(message_body(report)?)
         .message_attributes("playbook", attr(report.playbook.name())?)
         .message_attributes("outcome", attr(report.outcome.name())?)
-        .message_attributes("trigger_kind", attr(&format!("{:?}", report.trigger.kind).to_lowercase())?)
+        .message_attributes(
+            "trigger_kind",
+            attr(&format!("{:?}", report.trigger.kind).to_lowercase())?,
+        )
         .message_attributes(OWN_REPORT_ATTRIBUTE, attr("1")?)
         .send()
         .await
-        .map_err(|e| PublishError::Sns { topic: topic_arn.to_string(), detail: describe_error(&e) })?;
+        .map_err(|e| PublishError::Sns {
+            topic: topic_arn.to_string(),
+            detail: describe_error(&e),
+        })?;
     Ok(out.message_id().unwrap_or_default().to_string())
 }

@@ -20,7 +20,10 @@ pub async fn describe_service(aws: &Aws, cluster: &str, service: &str) -> Result
         .map_err(|e| format!("DescribeServices {service}: {}", describe_error(&e)))?;
     match out.services().first() {
         Some(s) if s.status() == Some("ACTIVE") => Ok(s.clone()),
-        Some(s) => Err(format!("service {service} is {}", s.status().unwrap_or("not ACTIVE"))),
+        Some(s) => Err(format!(
+            "service {service} is {}",
+            s.status().unwrap_or("not ACTIVE")
+        )),
         None => Err(format!("service {service} not found in cluster {cluster}")),
     }
 }
@@ -32,13 +35,27 @@ pub fn rollout_quiet(svc: &Service) -> Result<(), String> {
     if deployments.len() > 1 {
         let ids: Vec<String> = deployments
             .iter()
-            .map(|d| format!("{} {} on {}", d.id().unwrap_or("?"), d.status().unwrap_or("?"), d.task_definition().map(short_td).unwrap_or("?")))
+            .map(|d| {
+                format!(
+                    "{} {} on {}",
+                    d.id().unwrap_or("?"),
+                    d.status().unwrap_or("?"),
+                    d.task_definition().map(short_td).unwrap_or("?")
+                )
+            })
             .collect();
-        return Err(format!("ECS is already rolling out or back ({} deployments: {})", deployments.len(), ids.join(", ")));
+        return Err(format!(
+            "ECS is already rolling out or back ({} deployments: {})",
+            deployments.len(),
+            ids.join(", ")
+        ));
     }
     if let Some(d) = deployments.first() {
         if d.rollout_state() == Some(&DeploymentRolloutState::InProgress) {
-            return Err(format!("deployment {} is IN_PROGRESS", d.id().unwrap_or("?")));
+            return Err(format!(
+                "deployment {} is IN_PROGRESS",
+                d.id().unwrap_or("?")
+            ));
         }
     }
     Ok(())
@@ -58,10 +75,18 @@ pub async fn alarm_still_firing(aws: &Aws, alarm: &str) -> Result<(), String> {
         .first()
         .and_then(|a| a.state_value())
         .map(|s| s.as_str().to_string())
-        .or_else(|| out.composite_alarms().first().and_then(|a| a.state_value()).map(|s| s.as_str().to_string()));
+        .or_else(|| {
+            out.composite_alarms()
+                .first()
+                .and_then(|a| a.state_value())
+                .map(|s| s.as_str().to_string())
+        });
     match state.as_deref().and_then(AlarmState::parse) {
         Some(AlarmState::Alarm) => Ok(()),
-        Some(s) => Err(format!("alarm {alarm} is now {}, no longer ALARM", s.name())),
+        Some(s) => Err(format!(
+            "alarm {alarm} is now {}, no longer ALARM",
+            s.name()
+        )),
         None => Err(format!("alarm {alarm} does not exist (any more)")),
     }
 }
@@ -90,8 +115,13 @@ impl Mutation for ForceDeployment<'_> {
         rollout_quiet(&svc)
     }
     async fn already_applied(&self, since: i64) -> Option<String> {
-        let svc = describe_service(self.aws, &self.cluster, &self.service).await.ok()?;
-        let d = svc.deployments().iter().find(|d| d.status() == Some("PRIMARY"))?;
+        let svc = describe_service(self.aws, &self.cluster, &self.service)
+            .await
+            .ok()?;
+        let d = svc
+            .deployments()
+            .iter()
+            .find(|d| d.status() == Some("PRIMARY"))?;
         (d.created_at()?.secs() >= since).then(|| format!("deployment {}", d.id().unwrap_or("?")))
     }
     async fn apply(&self) -> Result<String, String> {
@@ -107,7 +137,12 @@ impl Mutation for ForceDeployment<'_> {
             .map_err(|e| format!("UpdateService {}: {}", self.service, describe_error(&e)))?;
         let id = out
             .service()
-            .and_then(|s| s.deployments().iter().find(|d| d.status() == Some("PRIMARY")).or(s.deployments().first()))
+            .and_then(|s| {
+                s.deployments()
+                    .iter()
+                    .find(|d| d.status() == Some("PRIMARY"))
+                    .or(s.deployments().first())
+            })
             .and_then(|d| d.id())
             .unwrap_or("?");
         Ok(format!("deployment {id}"))
@@ -133,7 +168,10 @@ impl Mutation for PointServiceAt<'_> {
         let svc = describe_service(self.aws, &self.cluster, &self.service).await?;
         rollout_quiet(&svc)?;
         if svc.task_definition() == Some(self.task_definition_arn.as_str()) {
-            return Err(format!("service already runs {}", short_td(&self.task_definition_arn)));
+            return Err(format!(
+                "service already runs {}",
+                short_td(&self.task_definition_arn)
+            ));
         }
         let td = self
             .aws
@@ -142,15 +180,32 @@ impl Mutation for PointServiceAt<'_> {
             .task_definition(&self.task_definition_arn)
             .send()
             .await
-            .map_err(|e| format!("target revision {}: {}", short_td(&self.task_definition_arn), describe_error(&e)))?;
-        match td.task_definition().and_then(|t| t.status()).map(|s| s.as_str()) {
+            .map_err(|e| {
+                format!(
+                    "target revision {}: {}",
+                    short_td(&self.task_definition_arn),
+                    describe_error(&e)
+                )
+            })?;
+        match td
+            .task_definition()
+            .and_then(|t| t.status())
+            .map(|s| s.as_str())
+        {
             Some("ACTIVE") => Ok(()),
-            other => Err(format!("target revision {} is {}", short_td(&self.task_definition_arn), other.unwrap_or("missing"))),
+            other => Err(format!(
+                "target revision {} is {}",
+                short_td(&self.task_definition_arn),
+                other.unwrap_or("missing")
+            )),
         }
     }
     async fn already_applied(&self, _since: i64) -> Option<String> {
-        let svc = describe_service(self.aws, &self.cluster, &self.service).await.ok()?;
-        (svc.task_definition() == Some(self.task_definition_arn.as_str())).then(|| format!("service on {}", short_td(&self.task_definition_arn)))
+        let svc = describe_service(self.aws, &self.cluster, &self.service)
+            .await
+            .ok()?;
+        (svc.task_definition() == Some(self.task_definition_arn.as_str()))
+            .then(|| format!("service on {}", short_td(&self.task_definition_arn)))
     }
     async fn apply(&self) -> Result<String, String> {
         let out = self
@@ -163,7 +218,14 @@ impl Mutation for PointServiceAt<'_> {
             .send()
             .await
             .map_err(|e| format!("UpdateService {}: {}", self.service, describe_error(&e)))?;
-        let id = out.service().and_then(|s| s.deployments().first()).and_then(|d| d.id()).unwrap_or("?");
-        Ok(format!("service now on {} (deployment {id})", short_td(&self.task_definition_arn)))
+        let id = out
+            .service()
+            .and_then(|s| s.deployments().first())
+            .and_then(|d| d.id())
+            .unwrap_or("?");
+        Ok(format!(
+            "service now on {} (deployment {id})",
+            short_td(&self.task_definition_arn)
+        ))
     }
 }

@@ -130,7 +130,11 @@ pub struct Check {
 
 impl Check {
     pub fn new(name: &str, status: CheckStatus, detail: impl Into<String>) -> Self {
-        Self { name: name.to_string(), status, detail: detail.into() }
+        Self {
+            name: name.to_string(),
+            status,
+            detail: detail.into(),
+        }
     }
     pub fn pass(name: &str, detail: impl Into<String>) -> Self {
         Self::new(name, CheckStatus::Pass, detail)
@@ -200,12 +204,18 @@ impl Report {
     }
 
     pub fn failing_checks(&self) -> impl Iterator<Item = &Check> {
-        self.checks.iter().filter(|c| matches!(c.status, CheckStatus::Fail | CheckStatus::Error))
+        self.checks
+            .iter()
+            .filter(|c| matches!(c.status, CheckStatus::Fail | CheckStatus::Error))
     }
 
     /// "[Autoheal] ESCALATED smoke-test: snapshots 241 min old" — what happened, at a glance.
     pub fn subject(&self) -> String {
-        let head = format!("[Autoheal] {} {}: ", self.outcome.name().to_ascii_uppercase(), self.playbook.name());
+        let head = format!(
+            "[Autoheal] {} {}: ",
+            self.outcome.name().to_ascii_uppercase(),
+            self.playbook.name()
+        );
         let mut s = head;
         for ch in self.reason.chars() {
             if ch.is_control() {
@@ -222,16 +232,29 @@ impl Report {
         let mut t = String::new();
         let _ = writeln!(t, "{}", self.subject());
         let _ = writeln!(t);
-        let _ = writeln!(t, "Outcome:  {}{}", self.outcome.name(), if self.dry_run { " (dry run)" } else { "" });
+        let _ = writeln!(
+            t,
+            "Outcome:  {}{}",
+            self.outcome.name(),
+            if self.dry_run { " (dry run)" } else { "" }
+        );
         let _ = writeln!(t, "Why:      {}", self.reason);
         let _ = writeln!(
             t,
             "Trigger:  {} {} ({})",
-            serde_json::to_value(self.trigger.kind).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default(),
+            serde_json::to_value(self.trigger.kind)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default(),
             self.trigger.name,
             self.trigger.id
         );
-        let _ = writeln!(t, "Playbook: {} ({})", self.playbook.name(), self.playbook.runbook_section());
+        let _ = writeln!(
+            t,
+            "Playbook: {} ({})",
+            self.playbook.name(),
+            self.playbook.runbook_section()
+        );
         let _ = writeln!(t, "At:       {}", self.finished_at);
         let _ = writeln!(t);
         let _ = writeln!(t, "WHAT I SAW");
@@ -250,7 +273,10 @@ impl Report {
             let _ = writeln!(t, "  nothing (no action was needed or allowed)");
         }
         for a in &self.actions {
-            let st = serde_json::to_value(a.status).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+            let st = serde_json::to_value(a.status)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default();
             let _ = writeln!(t, "  [{st}] {} {}: {}", a.kind, a.target, a.detail);
         }
         let _ = writeln!(t);
@@ -280,12 +306,17 @@ mod tests {
 
     fn sample() -> Report {
         let mut r = Report::new(
-            TriggerRef { kind: TriggerKind::Schedule, id: "abc".into(), name: "vieweratlas-autoheal-freshness".into() },
+            TriggerRef {
+                kind: TriggerKind::Schedule,
+                id: "abc".into(),
+                name: "vieweratlas-autoheal-freshness".into(),
+            },
             Playbook::SmokeTest,
         );
         r.outcome = Outcome::Escalated;
         r.reason = "newest snapshot is 241 min old (limit 180)\nand more".into();
-        r.checks.push(Check::fail("s3_snapshot_freshness", "newest 241 min"));
+        r.checks
+            .push(Check::fail("s3_snapshot_freshness", "newest 241 min"));
         r.next_steps.push("Follow RUNBOOK §6 A".into());
         r
     }
@@ -293,7 +324,9 @@ mod tests {
     #[test]
     fn subject_is_short_single_line_and_says_what_happened() {
         let mut r = sample();
-        assert!(r.subject().starts_with("[Autoheal] ESCALATED smoke-test: newest snapshot is 241 min old"));
+        assert!(r
+            .subject()
+            .starts_with("[Autoheal] ESCALATED smoke-test: newest snapshot is 241 min old"));
         assert!(!r.subject().contains('\n'));
         r.reason = "x".repeat(500);
         assert_eq!(r.subject().chars().count(), SUBJECT_MAX);
@@ -307,13 +340,22 @@ mod tests {
         assert_eq!(v["outcome"], "escalated");
         assert_eq!(v["checks"][0]["status"], "fail");
         assert!(v["actions"].as_array().unwrap().is_empty());
-        assert_eq!(Playbook::from_name("channel-discovery"), Some(Playbook::ChannelDiscovery));
+        assert_eq!(
+            Playbook::from_name("channel-discovery"),
+            Some(Playbook::ChannelDiscovery)
+        );
     }
 
     #[test]
     fn text_has_the_three_sections() {
         let t = sample().text();
-        for part in ["WHAT I SAW", "[FAIL] s3_snapshot_freshness", "WHAT I DID", "WHAT IS LEFT FOR YOU", "1. Follow RUNBOOK §6 A"] {
+        for part in [
+            "WHAT I SAW",
+            "[FAIL] s3_snapshot_freshness",
+            "WHAT I DID",
+            "WHAT IS LEFT FOR YOU",
+            "1. Follow RUNBOOK §6 A",
+        ] {
             assert!(t.contains(part), "{part} missing in\n{t}");
         }
     }

@@ -11,8 +11,8 @@ use crate::logscan::{self, GroupScan, Signature};
 use crate::outcome::settle;
 use crate::remedy::{describe_service, ForceDeployment};
 use crate::report::{Check, CheckStatus, Outcome, Playbook, Report, TriggerRef};
-use crate::twitch::TokenCheck;
 use crate::run::Deps;
+use crate::twitch::TokenCheck;
 
 /// A deployment this close before the alarm makes the alarm deploy-related (RUNBOOK §2.5).
 const DEPLOY_RELATED_SECS: i64 = 60 * 60;
@@ -71,13 +71,28 @@ async fn stopped_reasons(aws: &Aws, cluster: &str, service: &str) -> Vec<String>
         .await;
     let arns = match listed {
         Ok(l) => l.task_arns().iter().take(10).cloned().collect::<Vec<_>>(),
-        Err(e) => return vec![format!("could not list stopped tasks: {}", describe_error(&e))],
+        Err(e) => {
+            return vec![format!(
+                "could not list stopped tasks: {}",
+                describe_error(&e)
+            )]
+        }
     };
     if arns.is_empty() {
         return Vec::new();
     }
-    match aws.ecs.describe_tasks().cluster(cluster).set_tasks(Some(arns)).send().await {
-        Err(e) => vec![format!("could not describe stopped tasks: {}", describe_error(&e))],
+    match aws
+        .ecs
+        .describe_tasks()
+        .cluster(cluster)
+        .set_tasks(Some(arns))
+        .send()
+        .await
+    {
+        Err(e) => vec![format!(
+            "could not describe stopped tasks: {}",
+            describe_error(&e)
+        )],
         Ok(d) => d
             .tasks()
             .iter()
@@ -87,13 +102,24 @@ async fn stopped_reasons(aws: &Aws, cluster: &str, service: &str) -> Vec<String>
                 let exits: Vec<String> = t
                     .containers()
                     .iter()
-                    .filter_map(|c| c.exit_code().map(|x| format!("{} exit {x}", c.name().unwrap_or("?"))))
+                    .filter_map(|c| {
+                        c.exit_code()
+                            .map(|x| format!("{} exit {x}", c.name().unwrap_or("?")))
+                    })
                     .collect();
                 format!(
                     "{}: {}{}",
-                    t.task_arn().and_then(|a| a.rsplit('/').next()).unwrap_or("?"),
-                    t.stopped_reason().filter(|r| !r.is_empty()).unwrap_or("no stopped reason"),
-                    if exits.is_empty() { String::new() } else { format!(" ({})", exits.join(", ")) }
+                    t.task_arn()
+                        .and_then(|a| a.rsplit('/').next())
+                        .unwrap_or("?"),
+                    t.stopped_reason()
+                        .filter(|r| !r.is_empty())
+                        .unwrap_or("no stopped reason"),
+                    if exits.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({})", exits.join(", "))
+                    }
                 )
             })
             .collect(),
@@ -105,7 +131,14 @@ async fn secrets_state(deps: &Deps) -> (Option<(i64, String)>, Vec<String>) {
     let mut newest: Option<(i64, String)> = None;
     let mut problems = Vec::new();
     for name in [&cfg.oauth_secret_id, &cfg.client_id_secret_id] {
-        match deps.aws.secrets.describe_secret().secret_id(name).send().await {
+        match deps
+            .aws
+            .secrets
+            .describe_secret()
+            .secret_id(name)
+            .send()
+            .await
+        {
             Ok(d) => {
                 if d.deleted_date().is_some() {
                     problems.push(format!("{name} is scheduled for deletion"));
@@ -125,23 +158,45 @@ async fn secrets_state(deps: &Deps) -> (Option<(i64, String)>, Vec<String>) {
 /// `S3_BUCKET`/`S3_PREFIX` in the environment and both secrets injected (playbooks A and B).
 async fn task_definition_problems(deps: &Deps, td: &str) -> Vec<String> {
     let cfg = &deps.config;
-    let def = match deps.aws.ecs.describe_task_definition().task_definition(td).send().await {
+    let def = match deps
+        .aws
+        .ecs
+        .describe_task_definition()
+        .task_definition(td)
+        .send()
+        .await
+    {
         Ok(d) => d,
         Err(e) => return vec![format!("{}: {}", short_td(td), describe_error(&e))],
     };
-    let Some(c) = def.task_definition().and_then(|t| t.container_definitions().first()) else {
+    let Some(c) = def
+        .task_definition()
+        .and_then(|t| t.container_definitions().first())
+    else {
         return vec![format!("{} has no containers", short_td(td))];
     };
     let mut out = Vec::new();
     for var in ["S3_BUCKET", "S3_PREFIX"] {
-        if !c.environment().iter().any(|kv| kv.name() == Some(var) && kv.value().is_some_and(|v| !v.is_empty())) {
+        if !c
+            .environment()
+            .iter()
+            .any(|kv| kv.name() == Some(var) && kv.value().is_some_and(|v| !v.is_empty()))
+        {
             out.push(format!("{var} missing from {}'s environment", short_td(td)));
         }
     }
-    for (var, secret) in [("TWITCH_OAUTH_TOKEN", &cfg.oauth_secret_id), ("TWITCH_CLIENT_ID", &cfg.client_id_secret_id)] {
-        let ok = c.secrets().iter().any(|s| s.name() == var && crate::rotation::secret_name_matches(s.value_from(), secret));
+    for (var, secret) in [
+        ("TWITCH_OAUTH_TOKEN", &cfg.oauth_secret_id),
+        ("TWITCH_CLIENT_ID", &cfg.client_id_secret_id),
+    ] {
+        let ok = c.secrets().iter().any(|s| {
+            s.name() == var && crate::rotation::secret_name_matches(s.value_from(), secret)
+        });
         if !ok {
-            out.push(format!("{var} is not injected from {secret} in {}", short_td(td)));
+            out.push(format!(
+                "{var} is not injected from {secret} in {}",
+                short_td(td)
+            ));
         }
     }
     out
@@ -162,13 +217,29 @@ pub async fn triage(deps: &Deps, now: i64) -> Triage {
     );
     let (env_problems, deployed_at) = match &service {
         Ok(s) => {
-            let primary = s.deployments().iter().find(|d| d.status() == Some("PRIMARY")).or(s.deployments().first());
+            let primary = s
+                .deployments()
+                .iter()
+                .find(|d| d.status() == Some("PRIMARY"))
+                .or(s.deployments().first());
             let td = s.task_definition().unwrap_or_default();
-            (task_definition_problems(deps, td).await, primary.and_then(|d| d.created_at()).map(|t| t.secs()))
+            (
+                task_definition_problems(deps, td).await,
+                primary.and_then(|d| d.created_at()).map(|t| t.secs()),
+            )
         }
         Err(_) => (Vec::new(), None),
     };
-    Triage { service, scans: vec![c, a, v], findings, stopped, secret_changed, secret_problems, env_problems, deployed_at }
+    Triage {
+        service,
+        scans: vec![c, a, v],
+        findings,
+        stopped,
+        secret_changed,
+        secret_problems,
+        env_problems,
+        deployed_at,
+    }
 }
 
 fn triage_checks(t: &Triage, now: i64, r: &mut Report) {
@@ -187,8 +258,17 @@ fn triage_checks(t: &Triage, now: i64, r: &mut Report) {
                     )
                 })
                 .collect();
-            let events: Vec<&str> = s.events().iter().take(3).filter_map(|e| e.message()).collect();
-            let status = if s.desired_count() > 0 && s.running_count() < 1 { CheckStatus::Fail } else { CheckStatus::Pass };
+            let events: Vec<&str> = s
+                .events()
+                .iter()
+                .take(3)
+                .filter_map(|e| e.message())
+                .collect();
+            let status = if s.desired_count() > 0 && s.running_count() < 1 {
+                CheckStatus::Fail
+            } else {
+                CheckStatus::Pass
+            };
             r.checks.push(Check::new(
                 "service_health",
                 status,
@@ -198,7 +278,11 @@ fn triage_checks(t: &Triage, now: i64, r: &mut Report) {
                     s.running_count(),
                     s.pending_count(),
                     deps.join("; "),
-                    if events.is_empty() { "none".to_string() } else { events.join(" | ") }
+                    if events.is_empty() {
+                        "none".to_string()
+                    } else {
+                        events.join(" | ")
+                    }
                 ),
             ));
         }
@@ -223,23 +307,41 @@ fn triage_checks(t: &Triage, now: i64, r: &mut Report) {
         };
         r.checks.push(Check::new("log_scan", status, detail));
     }
-    for name in [freshness::SNAPSHOTS, freshness::ANALYSIS, freshness::TASK_DEFINITIONS] {
+    for name in [
+        freshness::SNAPSHOTS,
+        freshness::ANALYSIS,
+        freshness::TASK_DEFINITIONS,
+    ] {
         if let Some(c) = t.findings.check(name) {
             r.checks.push(c.clone());
         }
     }
-    r.checks.push(match (&t.secret_changed, t.secret_problems.is_empty()) {
-        (_, false) => Check::fail("twitch_secrets", t.secret_problems.join("; ")),
-        (Some((at, name)), true) => Check::pass("twitch_secrets", format!("both present; {name} last changed {} ago", age_text(now - at))),
-        (None, true) => Check::pass("twitch_secrets", "both present"),
-    });
+    r.checks
+        .push(match (&t.secret_changed, t.secret_problems.is_empty()) {
+            (_, false) => Check::fail("twitch_secrets", t.secret_problems.join("; ")),
+            (Some((at, name)), true) => Check::pass(
+                "twitch_secrets",
+                format!(
+                    "both present; {name} last changed {} ago",
+                    age_text(now - at)
+                ),
+            ),
+            (None, true) => Check::pass("twitch_secrets", "both present"),
+        });
     r.checks.push(if t.env_problems.is_empty() {
-        Check::pass("task_definition_config", "S3_BUCKET, S3_PREFIX and both Twitch secrets are configured")
+        Check::pass(
+            "task_definition_config",
+            "S3_BUCKET, S3_PREFIX and both Twitch secrets are configured",
+        )
     } else {
         Check::fail("task_definition_config", t.env_problems.join("; "))
     });
     let mut scope = vec!["collector"];
-    if t.findings.check(freshness::ANALYSIS).is_some_and(|c| c.status == CheckStatus::Fail) || t.scans.get(1).is_some_and(|g| g.failures() > 0) {
+    if t.findings
+        .check(freshness::ANALYSIS)
+        .is_some_and(|c| c.status == CheckStatus::Fail)
+        || t.scans.get(1).is_some_and(|g| g.failures() > 0)
+    {
         scope.push("analysis");
     }
     if t.scans.get(2).is_some_and(|g| g.failures() > 0) {
@@ -254,13 +356,23 @@ enum Plan {
     Escalate { why: String, steps: Vec<String> },
 }
 
-fn decide(kind: AlarmKind, t: &Triage, token: Option<&TokenCheck>, alarm_at: i64, cfg: &crate::config::Config) -> (Playbook, Plan) {
+fn decide(
+    kind: AlarmKind,
+    t: &Triage,
+    token: Option<&TokenCheck>,
+    alarm_at: i64,
+    cfg: &crate::config::Config,
+) -> (Playbook, Plan) {
     let oauth = &cfg.oauth_secret_id;
     let token_rejected = t.count(Signature::AuthFailed) + t.count(Signature::TokenRejected);
     let client_rejected = t.count(Signature::ClientRejected);
     let discovery = t.count(Signature::ChannelDiscovery);
     let s3_denied = t.count(Signature::S3AccessDenied) + t.count(Signature::UploadFailed);
-    let playbook = if discovery > 0 || token_rejected > 0 || kind == AlarmKind::ErrorSpike { Playbook::ChannelDiscovery } else { Playbook::NoNewSnapshots };
+    let playbook = if discovery > 0 || token_rejected > 0 || kind == AlarmKind::ErrorSpike {
+        Playbook::ChannelDiscovery
+    } else {
+        Playbook::NoNewSnapshots
+    };
     // Tasks started by a deployment older than the newest secret change still hold the old value.
     let predates_secret = match (t.deployed_at, &t.secret_changed) {
         (Some(dep), Some((changed, _))) => dep < *changed,
@@ -277,7 +389,11 @@ fn decide(kind: AlarmKind, t: &Triage, token: Option<&TokenCheck>, alarm_at: i64
         });
     }
     if let Some(dep) = t.deployed_at {
-        if alarm_at - dep <= DEPLOY_RELATED_SECS && alarm_at >= dep && token_rejected == 0 && !predates_secret {
+        if alarm_at - dep <= DEPLOY_RELATED_SECS
+            && alarm_at >= dep
+            && token_rejected == 0
+            && !predates_secret
+        {
             return (Playbook::Rollback, Plan::Rollback { why: format!("deploy-related: the collector's current deployment started {} before the alarm", age_text(alarm_at - dep)) });
         }
     }
@@ -330,34 +446,68 @@ fn decide(kind: AlarmKind, t: &Triage, token: Option<&TokenCheck>, alarm_at: i64
         });
     }
     if predates_secret {
-        return (playbook, Plan::Redeploy { why: "the running tasks started before the latest Twitch secret change".into() });
+        return (
+            playbook,
+            Plan::Redeploy {
+                why: "the running tasks started before the latest Twitch secret change".into(),
+            },
+        );
     }
     if kind == AlarmKind::SnapshotStalled && running > 0 {
-        let quiet = t.collector().is_some_and(|g| g.count(Signature::Saved) == 0 && g.failures() == 0);
+        let quiet = t
+            .collector()
+            .is_some_and(|g| g.count(Signature::Saved) == 0 && g.failures() == 0);
         if quiet {
-            let last = t.collector().and_then(|g| g.last_line.as_ref()).map(|(_, l)| l.clone()).unwrap_or_else(|| "no log lines at all".into());
+            let last = t
+                .collector()
+                .and_then(|g| g.last_line.as_ref())
+                .map(|(_, l)| l.clone())
+                .unwrap_or_else(|| "no log lines at all".into());
             return (playbook, Plan::Redeploy {
                 why: format!("the collector runs but has stalled: no 'Saved:' and no errors in the window (last line: {last}); a restart clears a hung cycle (VIEWERATLAS.md §8, defect 2)"),
             });
         }
     }
     let detail = if kind == AlarmKind::Unavailable && !t.stopped.is_empty() {
-        format!("the collector is not running; stopped tasks say: {}", t.stopped.join("; "))
+        format!(
+            "the collector is not running; stopped tasks say: {}",
+            t.stopped.join("; ")
+        )
     } else {
         "triage found no cause a redeploy would fix".to_string()
     };
-    (playbook, Plan::Escalate { why: detail, steps: vec![format!("Follow {} with the evidence above", playbook.runbook_section())] })
+    (
+        playbook,
+        Plan::Escalate {
+            why: detail,
+            steps: vec![format!(
+                "Follow {} with the evidence above",
+                playbook.runbook_section()
+            )],
+        },
+    )
 }
 
-pub async fn handle(deps: &Deps, alarm: &AlarmSignal, trigger: TriggerRef, dry_run: bool) -> Report {
+pub async fn handle(
+    deps: &Deps,
+    alarm: &AlarmSignal,
+    trigger: TriggerRef,
+    dry_run: bool,
+) -> Report {
     let cfg = &deps.config;
     let now = crate::clock::now_epoch();
     let kind = alarm_kind(&alarm.name);
-    let mut r = Report::new(trigger.clone(), crate::run::alarm_playbook(cfg, &alarm.name));
+    let mut r = Report::new(
+        trigger.clone(),
+        crate::run::alarm_playbook(cfg, &alarm.name),
+    );
     if kind == AlarmKind::Other {
         r.outcome = Outcome::Ignored;
         r.playbook = Playbook::None;
-        r.reason = format!("alarm {} is not one of the ViewerAtlas collector alarms", alarm.name);
+        r.reason = format!(
+            "alarm {} is not one of the ViewerAtlas collector alarms",
+            alarm.name
+        );
         return r;
     }
     // Never act on a stale or resolved signal: the event may be old or redelivered.
@@ -372,7 +522,10 @@ pub async fn handle(deps: &Deps, alarm: &AlarmSignal, trigger: TriggerRef, dry_r
     let alarm_at = alarm.changed_at.unwrap_or(now);
     let token = crate::twitch::check_configured(deps).await;
     r.checks.push(match &token {
-        None => Check::skipped("twitch_token", "token check off (AUTOHEAL_TWITCH_VALIDATE_URL is empty); judged from the logs"),
+        None => Check::skipped(
+            "twitch_token",
+            "token check off (AUTOHEAL_TWITCH_VALIDATE_URL is empty); judged from the logs",
+        ),
         Some(c @ TokenCheck::Valid { .. }) => Check::pass("twitch_token", c.summary()),
         Some(c @ TokenCheck::Rejected { .. }) => Check::fail("twitch_token", c.summary()),
         Some(c @ TokenCheck::Unknown(_)) => Check::error("twitch_token", c.summary()),
@@ -403,10 +556,20 @@ pub async fn handle(deps: &Deps, alarm: &AlarmSignal, trigger: TriggerRef, dry_r
                 playbook,
                 change_id: trigger.id.clone(),
                 detail: format!("force a new deployment of {}", cfg.collector_service),
-                evidence: r.checks.iter().filter(|c| c.status != CheckStatus::Pass).map(|c| format!("{}: {}", c.name, c.detail)).collect(),
+                evidence: r
+                    .checks
+                    .iter()
+                    .filter(|c| c.status != CheckStatus::Pass)
+                    .map(|c| format!("{}: {}", c.name, c.detail))
+                    .collect(),
                 alarm_response: true,
             };
-            let m = ForceDeployment { aws: &deps.aws, cluster: cfg.cluster.clone(), service: cfg.collector_service.clone(), alarm: Some(alarm.name.clone()) };
+            let m = ForceDeployment {
+                aws: &deps.aws,
+                cluster: cfg.cluster.clone(),
+                service: cfg.collector_service.clone(),
+                alarm: Some(alarm.name.clone()),
+            };
             let out = guard.act(&intent, &m).await;
             settle(&mut r, vec![out], &format!("{why} {tag}"), cfg);
             if r.outcome == Outcome::Remediated {
@@ -423,9 +586,18 @@ mod tests {
 
     #[test]
     fn alarm_kinds_follow_the_viewer_atlas_names() {
-        assert_eq!(alarm_kind("ViewerAtlas-ECSCollector-Unavailable"), AlarmKind::Unavailable);
-        assert_eq!(alarm_kind("ViewerAtlas-Collector-Snapshot-Stalled"), AlarmKind::SnapshotStalled);
-        assert_eq!(alarm_kind("ViewerAtlas-Collector-Error-Spike"), AlarmKind::ErrorSpike);
+        assert_eq!(
+            alarm_kind("ViewerAtlas-ECSCollector-Unavailable"),
+            AlarmKind::Unavailable
+        );
+        assert_eq!(
+            alarm_kind("ViewerAtlas-Collector-Snapshot-Stalled"),
+            AlarmKind::SnapshotStalled
+        );
+        assert_eq!(
+            alarm_kind("ViewerAtlas-Collector-Error-Spike"),
+            AlarmKind::ErrorSpike
+        );
         assert_eq!(alarm_kind("Billing"), AlarmKind::Other);
     }
 }

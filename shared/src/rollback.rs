@@ -29,7 +29,11 @@ fn known_good_key(ledger: &Ledger, cluster: &str, service: &str) -> String {
     ledger.key("known-good", &format!("{cluster}/{service}"))
 }
 
-pub async fn read_known_good(ledger: &Ledger, cluster: &str, service: &str) -> Result<Option<KnownGood>, String> {
+pub async fn read_known_good(
+    ledger: &Ledger,
+    cluster: &str,
+    service: &str,
+) -> Result<Option<KnownGood>, String> {
     ledger
         .get::<KnownGood>(&known_good_key(ledger, cluster, service))
         .await
@@ -38,20 +42,39 @@ pub async fn read_known_good(ledger: &Ledger, cluster: &str, service: &str) -> R
 }
 
 /// Records what runs now as known-good; writes only when it changed.
-pub async fn record_known_good(ledger: &Ledger, cluster: &str, kg: &KnownGood) -> Result<bool, String> {
+pub async fn record_known_good(
+    ledger: &Ledger,
+    cluster: &str,
+    kg: &KnownGood,
+) -> Result<bool, String> {
     let key = known_good_key(ledger, cluster, &kg.service);
-    let current = ledger.get::<KnownGood>(&key).await.map_err(|e| e.to_string())?;
-    if current.as_ref().is_some_and(|c| c.value.task_definition_arn == kg.task_definition_arn) {
+    let current = ledger
+        .get::<KnownGood>(&key)
+        .await
+        .map_err(|e| e.to_string())?;
+    if current
+        .as_ref()
+        .is_some_and(|c| c.value.task_definition_arn == kg.task_definition_arn)
+    {
         return Ok(false);
     }
     let expect = current.as_ref().map(|c| c.etag.as_str());
-    ledger.put_if(&key, kg, expect).await.map_err(|e| e.to_string())?;
+    ledger
+        .put_if(&key, kg, expect)
+        .await
+        .map_err(|e| e.to_string())?;
     Ok(true)
 }
 
 /// Image of the first container of a revision, for before/after evidence.
 pub async fn image_of(aws: &Aws, td: &str) -> String {
-    match aws.ecs.describe_task_definition().task_definition(td).send().await {
+    match aws
+        .ecs
+        .describe_task_definition()
+        .task_definition(td)
+        .send()
+        .await
+    {
         Ok(o) => o
             .task_definition()
             .and_then(|t| t.container_definitions().first())
@@ -74,21 +97,33 @@ pub struct Request {
     pub from_alarm: bool,
 }
 
-pub async fn handle_deployment(deps: &Deps, d: &DeploymentChange, trigger: TriggerRef, dry_run: bool) -> Report {
+pub async fn handle_deployment(
+    deps: &Deps,
+    d: &DeploymentChange,
+    trigger: TriggerRef,
+    dry_run: bool,
+) -> Report {
     let cfg = &deps.config;
     let mut r = Report::new(trigger, Playbook::Rollback);
     let cluster_ok = d.cluster.as_deref().is_none_or(|c| c == cfg.cluster);
     if d.service != cfg.collector_service || !cluster_ok {
         r.outcome = Outcome::Ignored;
         r.playbook = Playbook::None;
-        r.reason = format!("{} is not a service Autoheal watches ({} in {})", d.service, cfg.collector_service, cfg.cluster);
+        r.reason = format!(
+            "{} is not a service Autoheal watches ({} in {})",
+            d.service, cfg.collector_service, cfg.cluster
+        );
         return r;
     }
     match d.event_name.as_str() {
         "SERVICE_DEPLOYMENT_FAILED" => {}
         "SERVICE_DEPLOYMENT_COMPLETED" => {
             r.outcome = Outcome::Healthy;
-            r.reason = format!("deployment {} of {} completed", d.deployment_id.as_deref().unwrap_or("?"), d.service);
+            r.reason = format!(
+                "deployment {} of {} completed",
+                d.deployment_id.as_deref().unwrap_or("?"),
+                d.service
+            );
             r.checks.push(Check::pass("deployment", r.reason.clone()));
             return r;
         }
@@ -101,7 +136,12 @@ pub async fn handle_deployment(deps: &Deps, d: &DeploymentChange, trigger: Trigg
     let req = Request {
         service: d.service.clone(),
         to: None,
-        change_id: format!("deployment:{}", d.deployment_id.clone().unwrap_or_else(|| r.trigger.id.clone())),
+        change_id: format!(
+            "deployment:{}",
+            d.deployment_id
+                .clone()
+                .unwrap_or_else(|| r.trigger.id.clone())
+        ),
         from_alarm: false,
         why: format!(
             "deployment {} of {} failed: {}",
@@ -118,7 +158,13 @@ pub async fn roll_back(deps: &Deps, req: Request, mut r: Report, dry_run: bool) 
     let cfg = &deps.config;
     let aws = &deps.aws;
     r.playbook = Playbook::Rollback;
-    let guard = Guard::new(cfg, aws.s3.clone(), r.trigger.clone(), dry_run, crate::clock::now_epoch());
+    let guard = Guard::new(
+        cfg,
+        aws.s3.clone(),
+        r.trigger.clone(),
+        dry_run,
+        crate::clock::now_epoch(),
+    );
 
     let svc = match describe_service(aws, &cfg.cluster, &req.service).await {
         Ok(s) => s,
@@ -126,17 +172,28 @@ pub async fn roll_back(deps: &Deps, req: Request, mut r: Report, dry_run: bool) 
             r.checks.push(Check::fail("service", e.clone()));
             r.outcome = Outcome::Escalated;
             r.reason = format!("{}; cannot roll back: {e}", req.why);
-            r.next_steps.push("Check the service in the ECS console (RUNBOOK §2)".into());
+            r.next_steps
+                .push("Check the service in the ECS console (RUNBOOK §2)".into());
             return r;
         }
     };
     let current = svc.task_definition().unwrap_or_default().to_string();
     let current_image = image_of(aws, &current).await;
-    r.checks.push(Check::pass("current_revision", format!("{} runs {} (image {current_image})", req.service, short_td(&current))));
+    r.checks.push(Check::pass(
+        "current_revision",
+        format!(
+            "{} runs {} (image {current_image})",
+            req.service,
+            short_td(&current)
+        ),
+    ));
 
     // Never fight ECS: if its circuit breaker (or anyone) is already rolling, verify instead.
     if let Err(rolling) = crate::remedy::rollout_quiet(&svc) {
-        r.checks.push(Check::skipped("rollback", format!("{rolling}; ECS's own rollback is under way")));
+        r.checks.push(Check::skipped(
+            "rollback",
+            format!("{rolling}; ECS's own rollback is under way"),
+        ));
         r.outcome = Outcome::Ignored;
         r.reason = format!("{}; ECS is already rolling the service ({rolling}); its result is verified by the next deployment event and freshness check", req.why);
         return r;
@@ -148,14 +205,25 @@ pub async fn roll_back(deps: &Deps, req: Request, mut r: Report, dry_run: bool) 
             Ok(Some(kg)) => {
                 r.checks.push(Check::pass(
                     "known_good",
-                    format!("{} recorded {} by {}", short_td(&kg.task_definition_arn), crate::clock::rfc3339(kg.recorded_at), kg.recorded_by),
+                    format!(
+                        "{} recorded {} by {}",
+                        short_td(&kg.task_definition_arn),
+                        crate::clock::rfc3339(kg.recorded_at),
+                        kg.recorded_by
+                    ),
                 ));
                 kg.task_definition_arn
             }
             Ok(None) => {
-                r.checks.push(Check::fail("known_good", format!("no known-good revision recorded for {}", req.service)));
+                r.checks.push(Check::fail(
+                    "known_good",
+                    format!("no known-good revision recorded for {}", req.service),
+                ));
                 r.outcome = Outcome::Escalated;
-                r.reason = format!("{}; no known-good revision is recorded, so Autoheal will not guess one", req.why);
+                r.reason = format!(
+                    "{}; no known-good revision is recorded, so Autoheal will not guess one",
+                    req.why
+                );
                 r.next_steps.push(format!(
                     "Pick the last good revision and run: autoheal rollback --to <revision> (or aws ecs update-service --cluster {} --service {} --task-definition {}:<revision>)",
                     cfg.cluster, req.service, cfg.collector_family
@@ -174,10 +242,16 @@ pub async fn roll_back(deps: &Deps, req: Request, mut r: Report, dry_run: bool) 
         if req.from_alarm {
             r.outcome = Outcome::Escalated;
             r.reason = format!("{}; but {} already runs the known-good revision {}, so the release is not the cause", req.why, req.service, short_td(&target));
-            r.next_steps.push("Triage further (RUNBOOK §2): logs, secrets, S3 access".into());
+            r.next_steps
+                .push("Triage further (RUNBOOK §2): logs, secrets, S3 access".into());
         } else {
             r.outcome = Outcome::Ignored;
-            r.reason = format!("{}; {} already runs {}", req.why, req.service, short_td(&target));
+            r.reason = format!(
+                "{}; {} already runs {}",
+                req.why,
+                req.service,
+                short_td(&target)
+            );
         }
         return r;
     }
@@ -194,13 +268,26 @@ pub async fn roll_back(deps: &Deps, req: Request, mut r: Report, dry_run: bool) 
         evidence: vec![req.why.clone()],
         alarm_response: false,
     };
-    let m = PointServiceAt { aws, cluster: cfg.cluster.clone(), service: req.service.clone(), task_definition_arn: target.clone() };
+    let m = PointServiceAt {
+        aws,
+        cluster: cfg.cluster.clone(),
+        service: req.service.clone(),
+        task_definition_arn: target.clone(),
+    };
     let outcome = guard.act(&intent, &m).await;
     settle(&mut r, vec![outcome], &req.why, cfg);
     if r.outcome == Outcome::Remediated {
         if let Ok(after) = describe_service(aws, &cfg.cluster, &req.service).await {
             let now_td = after.task_definition().unwrap_or_default();
-            r.checks.push(Check::pass("after", format!("{} now on {} (image {})", req.service, short_td(now_td), image_of(aws, now_td).await)));
+            r.checks.push(Check::pass(
+                "after",
+                format!(
+                    "{} now on {} (image {})",
+                    req.service,
+                    short_td(now_td),
+                    image_of(aws, now_td).await
+                ),
+            ));
         }
         r.next_steps.push("The rollout is verified by the next deployment event and freshness check; fix the failed release before deploying it again (deploy.sh rebuilds: check out the known-good commit first)".into());
     }
@@ -233,8 +320,14 @@ mod tests {
     #[test]
     fn revisions_are_qualified_in_the_current_family() {
         let cur = "arn:aws:ecs:us-east-1:1:task-definition/vieweratlas-collector:3";
-        assert_eq!(qualify_revision(cur, "2"), "arn:aws:ecs:us-east-1:1:task-definition/vieweratlas-collector:2");
-        assert_eq!(qualify_revision(cur, "vieweratlas-collector:1"), "arn:aws:ecs:us-east-1:1:task-definition/vieweratlas-collector:1");
+        assert_eq!(
+            qualify_revision(cur, "2"),
+            "arn:aws:ecs:us-east-1:1:task-definition/vieweratlas-collector:2"
+        );
+        assert_eq!(
+            qualify_revision(cur, "vieweratlas-collector:1"),
+            "arn:aws:ecs:us-east-1:1:task-definition/vieweratlas-collector:1"
+        );
         assert_eq!(qualify_revision(cur, "arn:x"), "arn:x");
     }
 }

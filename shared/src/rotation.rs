@@ -24,7 +24,9 @@ pub fn secret_name_matches(id: &str, name: &str) -> bool {
     resource
         .strip_prefix(name)
         .and_then(|rest| rest.strip_prefix('-'))
-        .is_some_and(|suffix| suffix.len() == 6 && suffix.chars().all(|c| c.is_ascii_alphanumeric()))
+        .is_some_and(|suffix| {
+            suffix.len() == 6 && suffix.chars().all(|c| c.is_ascii_alphanumeric())
+        })
 }
 
 enum Kind {
@@ -35,7 +37,10 @@ enum Kind {
 
 fn classify(c: &SecretChange, name: &str) -> Kind {
     if let Some(code) = &c.error_code {
-        return Kind::Ignore(format!("{} on {name} failed ({code}); the secret did not change", c.event_name));
+        return Kind::Ignore(format!(
+            "{} on {name} failed ({code}); the secret did not change",
+            c.event_name
+        ));
     }
     match (c.kind, c.event_name.as_str()) {
         (_, "PutSecretValue" | "RotationSucceeded" | "UpdateSecretVersionStage") => Kind::ValueChanged,
@@ -60,7 +65,11 @@ fn classify(c: &SecretChange, name: &str) -> Kind {
 }
 
 /// Every ECS service in the cluster whose current task definition injects `secret`.
-async fn services_using(aws: &Aws, cluster: &str, secret: &str) -> Result<Vec<(String, i32)>, String> {
+async fn services_using(
+    aws: &Aws,
+    cluster: &str,
+    secret: &str,
+) -> Result<Vec<(String, i32)>, String> {
     let mut arns = Vec::new();
     let mut token = None;
     loop {
@@ -89,7 +98,9 @@ async fn services_using(aws: &Aws, cluster: &str, secret: &str) -> Result<Vec<(S
             .await
             .map_err(|e| format!("DescribeServices: {}", describe_error(&e)))?;
         for s in svcs.services() {
-            let Some(td) = s.task_definition() else { continue };
+            let Some(td) = s.task_definition() else {
+                continue;
+            };
             let def = aws
                 .ecs
                 .describe_task_definition()
@@ -104,7 +115,10 @@ async fn services_using(aws: &Aws, cluster: &str, secret: &str) -> Result<Vec<(S
                     .any(|s| secret_name_matches(s.value_from(), secret))
             });
             if uses {
-                out.push((s.service_name().unwrap_or_default().to_string(), s.desired_count()));
+                out.push((
+                    s.service_name().unwrap_or_default().to_string(),
+                    s.desired_count(),
+                ));
             }
         }
     }
@@ -123,22 +137,39 @@ async fn current_version(aws: &Aws, secret: &str) -> Result<Option<String>, Stri
         .await
         .map_err(|e| format!("DescribeSecret {secret}: {}", describe_error(&e)))?;
     Ok(d.version_ids_to_stages().and_then(|m| {
-        m.iter().find(|(_, stages)| stages.iter().any(|s| s == "AWSCURRENT")).map(|(v, _)| v.clone())
+        m.iter()
+            .find(|(_, stages)| stages.iter().any(|s| s == "AWSCURRENT"))
+            .map(|(v, _)| v.clone())
     }))
 }
 
-pub async fn handle(deps: &Deps, change: &SecretChange, trigger: TriggerRef, dry_run: bool) -> Report {
+pub async fn handle(
+    deps: &Deps,
+    change: &SecretChange,
+    trigger: TriggerRef,
+    dry_run: bool,
+) -> Report {
     let cfg = &deps.config;
     let aws = &deps.aws;
     let mut r = Report::new(trigger.clone(), Playbook::SecretRotation);
     let watched = [&cfg.oauth_secret_id, &cfg.client_id_secret_id];
-    let Some(name) = watched.iter().find(|n| secret_name_matches(&change.secret_id, n)).map(|n| n.to_string()) else {
+    let Some(name) = watched
+        .iter()
+        .find(|n| secret_name_matches(&change.secret_id, n))
+        .map(|n| n.to_string())
+    else {
         r.outcome = crate::report::Outcome::Ignored;
-        r.reason = format!("{} is not one of the ViewerAtlas secrets ({}, {})", change.secret_id, cfg.oauth_secret_id, cfg.client_id_secret_id);
+        r.reason = format!(
+            "{} is not one of the ViewerAtlas secrets ({}, {})",
+            change.secret_id, cfg.oauth_secret_id, cfg.client_id_secret_id
+        );
         r.playbook = Playbook::None;
         return r;
     };
-    r.checks.push(Check::pass("secret_watched", format!("{} on {name} ({})", change.event_name, change.secret_id)));
+    r.checks.push(Check::pass(
+        "secret_watched",
+        format!("{} on {name} ({})", change.event_name, change.secret_id),
+    ));
     match classify(change, &name) {
         Kind::Ignore(reason) => {
             r.outcome = crate::report::Outcome::Ignored;
@@ -156,11 +187,17 @@ pub async fn handle(deps: &Deps, change: &SecretChange, trigger: TriggerRef, dry
 
     let change_id = match current_version(aws, &name).await {
         Ok(Some(v)) => {
-            r.checks.push(Check::pass("secret_current_version", format!("AWSCURRENT is version {v}")));
+            r.checks.push(Check::pass(
+                "secret_current_version",
+                format!("AWSCURRENT is version {v}"),
+            ));
             format!("secret:{name}:{v}")
         }
         Ok(None) => {
-            r.checks.push(Check::error("secret_current_version", "no AWSCURRENT version reported; keying on the event id"));
+            r.checks.push(Check::error(
+                "secret_current_version",
+                "no AWSCURRENT version reported; keying on the event id",
+            ));
             trigger.id.clone()
         }
         Err(e) => {
@@ -168,7 +205,9 @@ pub async fn handle(deps: &Deps, change: &SecretChange, trigger: TriggerRef, dry
                 r.outcome = crate::report::Outcome::Escalated;
                 r.reason = format!("{name} changed but no longer exists");
                 r.checks.push(Check::fail("secret_current_version", e));
-                r.next_steps.push(format!("Recreate {name} (RUNBOOK §5) before the collector restarts"));
+                r.next_steps.push(format!(
+                    "Recreate {name} (RUNBOOK §5) before the collector restarts"
+                ));
                 return r;
             }
             r.checks.push(Check::error("secret_current_version", e));
@@ -179,48 +218,85 @@ pub async fn handle(deps: &Deps, change: &SecretChange, trigger: TriggerRef, dry
     // deployed. The value is read only for this call and never logged or reported.
     if name == cfg.oauth_secret_id {
         match crate::twitch::check_configured(deps).await {
-            None => r.checks.push(Check::skipped("twitch_token_validation", "turned off (AUTOHEAL_TWITCH_VALIDATE_URL is empty)")),
+            None => r.checks.push(Check::skipped(
+                "twitch_token_validation",
+                "turned off (AUTOHEAL_TWITCH_VALIDATE_URL is empty)",
+            )),
             Some(c @ crate::twitch::TokenCheck::Rejected { .. }) => {
-                r.checks.push(Check::fail("twitch_token_validation", c.summary()));
+                r.checks
+                    .push(Check::fail("twitch_token_validation", c.summary()));
                 r.outcome = crate::report::Outcome::Escalated;
                 r.reason = format!("the new value of {name} is rejected by Twitch; not rolled out");
                 r.next_steps.push(format!("Put a valid token in {name} (bare token, no 'oauth:' prefix); Autoheal rolls it out when it changes"));
                 return r;
             }
-            Some(c @ crate::twitch::TokenCheck::Valid { .. }) => r.checks.push(Check::pass("twitch_token_validation", c.summary())),
-            Some(c) => r.checks.push(Check::error("twitch_token_validation", format!("{}; rolling out anyway", c.summary()))),
+            Some(c @ crate::twitch::TokenCheck::Valid { .. }) => r
+                .checks
+                .push(Check::pass("twitch_token_validation", c.summary())),
+            Some(c) => r.checks.push(Check::error(
+                "twitch_token_validation",
+                format!("{}; rolling out anyway", c.summary()),
+            )),
         }
     }
 
     let services = match services_using(aws, &cfg.cluster, &name).await {
         Ok(s) => s,
         Err(e) => {
-            r.checks.push(Check::error("services_using_secret", e.clone()));
+            r.checks
+                .push(Check::error("services_using_secret", e.clone()));
             r.outcome = crate::report::Outcome::Failed;
             r.reason = format!("could not find the services that inject {name}: {e}");
             r.next_steps.push(format!("Force a new deployment by hand: aws ecs update-service --cluster {} --service {} --force-new-deployment", cfg.cluster, cfg.collector_service));
             return r;
         }
     };
-    let names: Vec<String> = services.iter().map(|(n, d)| format!("{n} (desired {d})")).collect();
-    r.checks.push(Check::pass("services_using_secret", if names.is_empty() { "none".to_string() } else { names.join(", ") }));
+    let names: Vec<String> = services
+        .iter()
+        .map(|(n, d)| format!("{n} (desired {d})"))
+        .collect();
+    r.checks.push(Check::pass(
+        "services_using_secret",
+        if names.is_empty() {
+            "none".to_string()
+        } else {
+            names.join(", ")
+        },
+    ));
 
-    let guard = Guard::new(cfg, aws.s3.clone(), trigger, dry_run, crate::clock::now_epoch());
+    let guard = Guard::new(
+        cfg,
+        aws.s3.clone(),
+        trigger,
+        dry_run,
+        crate::clock::now_epoch(),
+    );
     let mut outcomes = Vec::new();
     for (svc, desired) in &services {
         if *desired == 0 {
             // Nothing runs, so nothing holds the old value; the next task started reads the new one.
-            r.checks.push(Check::skipped("redeploy", format!("{svc} has desired count 0: the next task reads the new value")));
+            r.checks.push(Check::skipped(
+                "redeploy",
+                format!("{svc} has desired count 0: the next task reads the new value"),
+            ));
             continue;
         }
         let intent = Intent {
             playbook: Playbook::SecretRotation,
             change_id: change_id.clone(),
             detail: format!("force a new deployment of {svc} so its tasks read the new {name}"),
-            evidence: vec![format!("{} on {name}", change.event_name), format!("change {change_id}")],
+            evidence: vec![
+                format!("{} on {name}", change.event_name),
+                format!("change {change_id}"),
+            ],
             alarm_response: false,
         };
-        let m = ForceDeployment { aws, cluster: cfg.cluster.clone(), service: svc.clone(), alarm: None };
+        let m = ForceDeployment {
+            aws,
+            cluster: cfg.cluster.clone(),
+            service: svc.clone(),
+            alarm: None,
+        };
         outcomes.push(guard.act(&intent, &m).await);
     }
     if services.iter().all(|(_, d)| *d == 0) {
@@ -235,13 +311,18 @@ pub async fn handle(deps: &Deps, change: &SecretChange, trigger: TriggerRef, dry
         for (svc, _) in services.iter().filter(|(_, d)| *d > 0) {
             match describe_service(aws, &cfg.cluster, svc).await {
                 Ok(s) => {
-                    let d = s.deployments().iter().find(|d| d.status() == Some("PRIMARY"));
+                    let d = s
+                        .deployments()
+                        .iter()
+                        .find(|d| d.status() == Some("PRIMARY"));
                     r.checks.push(Check::pass(
                         "deployment_started",
                         format!(
                             "{svc}: primary deployment {} {}",
                             d.and_then(|d| d.id()).unwrap_or("?"),
-                            d.and_then(|d| d.rollout_state()).map(|s| s.as_str()).unwrap_or("(no rollout state)")
+                            d.and_then(|d| d.rollout_state())
+                                .map(|s| s.as_str())
+                                .unwrap_or("(no rollout state)")
                         ),
                     ));
                 }
@@ -261,11 +342,23 @@ mod tests {
     fn secret_ids_match_in_every_spelling() {
         let n = "vieweratlas/twitch/oauth_token";
         assert!(secret_name_matches(n, n));
-        assert!(secret_name_matches("arn:aws:secretsmanager:us-east-1:1:secret:vieweratlas/twitch/oauth_token", n));
-        assert!(secret_name_matches("arn:aws:secretsmanager:us-east-1:1:secret:vieweratlas/twitch/oauth_token-Ab12Cd", n));
+        assert!(secret_name_matches(
+            "arn:aws:secretsmanager:us-east-1:1:secret:vieweratlas/twitch/oauth_token",
+            n
+        ));
+        assert!(secret_name_matches(
+            "arn:aws:secretsmanager:us-east-1:1:secret:vieweratlas/twitch/oauth_token-Ab12Cd",
+            n
+        ));
         assert!(secret_name_matches("arn:aws:secretsmanager:us-east-1:1:secret:vieweratlas/twitch/oauth_token-Ab12Cd:token::", n));
-        assert!(!secret_name_matches("arn:aws:secretsmanager:us-east-1:1:secret:vieweratlas/twitch/oauth_token_v2-Ab12Cd", n));
-        assert!(!secret_name_matches("arn:aws:secretsmanager:us-east-1:1:secret:vieweratlas/twitch/oauth_token-Ab12C", n));
+        assert!(!secret_name_matches(
+            "arn:aws:secretsmanager:us-east-1:1:secret:vieweratlas/twitch/oauth_token_v2-Ab12Cd",
+            n
+        ));
+        assert!(!secret_name_matches(
+            "arn:aws:secretsmanager:us-east-1:1:secret:vieweratlas/twitch/oauth_token-Ab12C",
+            n
+        ));
         assert!(!secret_name_matches("vieweratlas/twitch/client_id", n));
     }
 }

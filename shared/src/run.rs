@@ -67,7 +67,11 @@ pub enum RunError {
     #[error(transparent)]
     Invalid(#[from] IntakeError),
     #[error("{function} does not handle {kind} events (it was sent trigger {id})")]
-    WrongFunction { function: &'static str, kind: String, id: String },
+    WrongFunction {
+        function: &'static str,
+        kind: String,
+        id: String,
+    },
     /// The run finished but its report could not be delivered (exit 1; Lambda retries).
     #[error("{source}")]
     Publish {
@@ -83,13 +87,21 @@ impl RunError {
     }
 }
 
-pub async fn handle(deps: &Deps, function: Function, event: &Value, opts: RunOptions) -> Result<Report, RunError> {
+pub async fn handle(
+    deps: &Deps,
+    function: Function,
+    event: &Value,
+    opts: RunOptions,
+) -> Result<Report, RunError> {
     let trigger = intake::parse(event)?;
     if !function.accepts(&trigger) {
         let r = trigger.reference();
         return Err(RunError::WrongFunction {
             function: function.name(),
-            kind: serde_json::to_value(r.kind).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default(),
+            kind: serde_json::to_value(r.kind)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default(),
             id: r.id,
         });
     }
@@ -97,12 +109,22 @@ pub async fn handle(deps: &Deps, function: Function, event: &Value, opts: RunOpt
     let tref = trigger.reference();
     tracing::info!(trigger_kind = ?tref.kind, trigger_id = %tref.id, trigger_name = %tref.name, dry_run, "run started");
     let report = dispatch(deps, &trigger, dry_run).await;
-    finish(deps, report, dry_run, !matches!(trigger, Trigger::OwnReport { .. })).await
+    finish(
+        deps,
+        report,
+        dry_run,
+        !matches!(trigger, Trigger::OwnReport { .. }),
+    )
+    .await
 }
 
 /// Runs the smoke test on demand (`autoheal smoke-test`): nothing is published.
 pub async fn smoke_test(deps: &Deps) -> Report {
-    let trigger = TriggerRef { kind: TriggerKind::Manual, id: format!("manual-{}", now_epoch()), name: "smoke-test".into() };
+    let trigger = TriggerRef {
+        kind: TriggerKind::Manual,
+        id: format!("manual-{}", now_epoch()),
+        name: "smoke-test".into(),
+    };
     // A human's smoke test reads only: it does not move the known-good marker.
     let mut report = freshness_report(deps, trigger, true).await;
     report.finished_at = rfc3339(now_epoch());
@@ -140,7 +162,10 @@ async fn dispatch(deps: &Deps, trigger: &Trigger, dry_run: bool) -> Report {
 /// Which runbook playbook an alarm name points to (VIEWERATLAS.md §1 names).
 pub fn alarm_playbook(_cfg: &Config, alarm: &str) -> Playbook {
     let a = alarm.to_ascii_lowercase();
-    if a.contains("snapshot-stalled") || a.contains("collector-unavailable") || a.contains("ecscollector-unavailable") {
+    if a.contains("snapshot-stalled")
+        || a.contains("collector-unavailable")
+        || a.contains("ecscollector-unavailable")
+    {
         Playbook::NoNewSnapshots
     } else if a.contains("error-spike") {
         Playbook::ChannelDiscovery
@@ -161,8 +186,16 @@ async fn freshness_report(deps: &Deps, trigger: TriggerRef, dry_run: bool) -> Re
     let findings = freshness::run(&deps.aws, &deps.config, now).await;
     let mut r = Report::new(trigger, Playbook::SmokeTest);
     let failing: Vec<&str> = findings.failing_checks_names();
-    let errors = findings.checks.iter().filter(|c| c.status == crate::report::CheckStatus::Error).count();
-    let fails = findings.checks.iter().filter(|c| c.status == crate::report::CheckStatus::Fail).count();
+    let errors = findings
+        .checks
+        .iter()
+        .filter(|c| c.status == crate::report::CheckStatus::Error)
+        .count();
+    let fails = findings
+        .checks
+        .iter()
+        .filter(|c| c.status == crate::report::CheckStatus::Fail)
+        .count();
     if failing.is_empty() {
         r.outcome = Outcome::Healthy;
         r.reason = match findings.check(freshness::ROLLOUT) {
@@ -172,18 +205,32 @@ async fn freshness_report(deps: &Deps, trigger: TriggerRef, dry_run: bool) -> Re
             _ => "all checks passed".to_string(),
         };
     } else {
-        r.outcome = if fails > 0 { Outcome::Escalated } else { Outcome::Failed };
+        r.outcome = if fails > 0 {
+            Outcome::Escalated
+        } else {
+            Outcome::Failed
+        };
         // Lead with the failure that matters most to the on-call engineer, not the first listed.
         let lead = freshness::PRIORITY
             .iter()
             .filter_map(|n| findings.check(n))
             .find(|c| c.status == crate::report::CheckStatus::Fail)
-            .or_else(|| findings.checks.iter().find(|c| c.status == crate::report::CheckStatus::Error));
+            .or_else(|| {
+                findings
+                    .checks
+                    .iter()
+                    .find(|c| c.status == crate::report::CheckStatus::Error)
+            });
         r.reason = match lead {
             Some(c) if failing.len() == 1 => c.detail.clone(),
             Some(c) => {
                 let others: Vec<&str> = failing.iter().copied().filter(|n| *n != c.name).collect();
-                format!("{} (+{} more: {})", c.detail, others.len(), others.join(", "))
+                format!(
+                    "{} (+{} more: {})",
+                    c.detail,
+                    others.len(),
+                    others.join(", ")
+                )
             }
             None => "checks failed".to_string(),
         };
@@ -207,7 +254,9 @@ async fn freshness_report(deps: &Deps, trigger: TriggerRef, dry_run: bool) -> Re
 /// Everything passed: what runs now is the revision a rollback returns to (RUNBOOK §3).
 async fn record_known_good(deps: &Deps, findings: &freshness::Findings, r: &mut Report) {
     let cfg = &deps.config;
-    let Some(td) = &findings.collector_task_definition else { return };
+    let Some(td) = &findings.collector_task_definition else {
+        return;
+    };
     let ledger = crate::ledger::Ledger::new(deps.aws.s3.clone(), &cfg.bucket, &cfg.ledger_prefix);
     let kg = crate::rollback::KnownGood {
         service: cfg.collector_service.clone(),
@@ -217,9 +266,18 @@ async fn record_known_good(deps: &Deps, findings: &freshness::Findings, r: &mut 
         recorded_by: r.trigger.id.clone(),
     };
     match crate::rollback::record_known_good(&ledger, &cfg.cluster, &kg).await {
-        Ok(true) => r.checks.push(crate::report::Check::pass("known_good_recorded", format!("{} is now the known-good revision of {}", freshness::short_td(td), cfg.collector_service))),
+        Ok(true) => r.checks.push(crate::report::Check::pass(
+            "known_good_recorded",
+            format!(
+                "{} is now the known-good revision of {}",
+                freshness::short_td(td),
+                cfg.collector_service
+            ),
+        )),
         Ok(false) => {}
-        Err(e) => r.checks.push(crate::report::Check::error("known_good_recorded", e)),
+        Err(e) => r
+            .checks
+            .push(crate::report::Check::error("known_good_recorded", e)),
     }
 }
 
@@ -244,7 +302,9 @@ async fn close_incident(deps: &Deps, report: &Report) {
             crate::telemetry::emit_metrics(&closing);
             match publish::publish(&deps.aws.sns, &cfg.topic_arn, &closing).await {
                 Ok(id) => tracing::info!(message_id = %id, "incident closed and reported"),
-                Err(e) => tracing::error!(error = %e, "incident-closed report could not be published"),
+                Err(e) => {
+                    tracing::error!(error = %e, "incident-closed report could not be published")
+                }
             }
         }
         Ok(None) => {}
@@ -258,7 +318,12 @@ pub async fn finish_manual(deps: &Deps, report: Report, dry_run: bool) -> Result
     finish(deps, report, dry_run, true).await
 }
 
-async fn finish(deps: &Deps, mut report: Report, dry_run: bool, may_publish: bool) -> Result<Report, RunError> {
+async fn finish(
+    deps: &Deps,
+    mut report: Report,
+    dry_run: bool,
+    may_publish: bool,
+) -> Result<Report, RunError> {
     report.finished_at = rfc3339(now_epoch());
     report.dry_run = dry_run;
     crate::telemetry::emit_metrics(&report);
@@ -273,7 +338,9 @@ async fn finish(deps: &Deps, mut report: Report, dry_run: bool, may_publish: boo
     if !dry_run && may_publish {
         close_incident(deps, &report).await;
     }
-    let wanted = report.outcome != Outcome::Healthy || deps.config.publish_healthy || report.playbook == Playbook::AlarmGap;
+    let wanted = report.outcome != Outcome::Healthy
+        || deps.config.publish_healthy
+        || report.playbook == Playbook::AlarmGap;
     if dry_run || !may_publish || !wanted {
         return Ok(report);
     }
@@ -284,7 +351,10 @@ async fn finish(deps: &Deps, mut report: Report, dry_run: bool, may_publish: boo
         }
         Err(e) => {
             tracing::error!(error = %e, "report could not be published");
-            Err(RunError::Publish { report: Box::new(report), source: e })
+            Err(RunError::Publish {
+                report: Box::new(report),
+                source: e,
+            })
         }
     }
 }

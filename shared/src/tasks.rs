@@ -55,32 +55,53 @@ pub enum Verdict {
 }
 
 /// Reads ViewerAtlas's analysis and VOD log lines (VIEWERATLAS.md §3) into a verdict.
-pub fn judge(job: Job, lines: &[String], exit_codes: &[i64], stopped_reason: Option<&str>) -> Verdict {
+pub fn judge(
+    job: Job,
+    lines: &[String],
+    exit_codes: &[i64],
+    stopped_reason: Option<&str>,
+) -> Verdict {
     let find = |needle: &str| lines.iter().find(|l| l.contains(needle)).cloned();
     let reason = stopped_reason.unwrap_or("");
-    if reason.contains("ResourceInitializationError") || reason.contains("mount") && reason.contains("efs") || reason.contains("EFS") {
-        return Verdict::Deterministic(format!("the task could not start its volumes (EFS mount): {reason}"));
+    if reason.contains("ResourceInitializationError")
+        || reason.contains("mount") && reason.contains("efs")
+        || reason.contains("EFS")
+    {
+        return Verdict::Deterministic(format!(
+            "the task could not start its volumes (EFS mount): {reason}"
+        ));
     }
     if reason.contains("CannotPullContainer") {
         return Verdict::Deterministic(format!("the image could not be pulled: {reason}"));
     }
     match job {
         Job::Analysis => {
-            if let Some(l) = find("No analysis input data found").or_else(|| find("No viewer data found")) {
+            if let Some(l) =
+                find("No analysis input data found").or_else(|| find("No viewer data found"))
+            {
                 return Verdict::NoInput(l);
             }
             if let Some(l) = find("Graph has no edges") {
-                return Verdict::Deterministic(format!("{l} (the rigorous preset's overlap threshold is 300)"));
+                return Verdict::Deterministic(format!(
+                    "{l} (the rigorous preset's overlap threshold is 300)"
+                ));
             }
-            if let Some(l) = find("Pipeline failed").or_else(|| find("Community detection failed")) {
+            if let Some(l) = find("Pipeline failed").or_else(|| find("Community detection failed"))
+            {
                 return Verdict::Transient(l);
             }
-            if let Some(l) = find("ANALYSIS PIPELINE COMPLETE").or_else(|| find("Results saved to s3://")) {
+            if let Some(l) =
+                find("ANALYSIS PIPELINE COMPLETE").or_else(|| find("Results saved to s3://"))
+            {
                 return Verdict::Success(l);
             }
         }
         Job::Vod => {
-            if let Some(l) = lines.iter().find(|l| l.contains("Error fetching VODs") && l.contains("401")).cloned() {
+            if let Some(l) = lines
+                .iter()
+                .find(|l| l.contains("Error fetching VODs") && l.contains("401"))
+                .cloned()
+            {
                 return Verdict::Auth(l);
             }
             if let Some(l) = find("TwitchDownloaderCLI not found") {
@@ -89,17 +110,24 @@ pub fn judge(job: Job, lines: &[String], exit_codes: &[i64], stopped_reason: Opt
             if let Some(l) = find("Error loading queue").or_else(|| find("Error saving queue")) {
                 return Verdict::Deterministic(format!("{l} (the queue file path: with EFS the mount is a directory at /app/vod_queue.json, VIEWERATLAS.md §6)"));
             }
-            if let Some(l) = find("TwitchDownloaderCLI failed").or_else(|| find("Timeout downloading VOD")) {
+            if let Some(l) =
+                find("TwitchDownloaderCLI failed").or_else(|| find("Timeout downloading VOD"))
+            {
                 return Verdict::Transient(l);
             }
             if let Some(l) = find("VOD processing complete") {
-                let stats = find("Queue stats:").map(|s| format!("; {}", s.split("Queue stats:").nth(1).unwrap_or("").trim())).unwrap_or_default();
+                let stats = find("Queue stats:")
+                    .map(|s| format!("; {}", s.split("Queue stats:").nth(1).unwrap_or("").trim()))
+                    .unwrap_or_default();
                 return Verdict::Success(format!("{l}{stats}"));
             }
         }
     }
     if exit_codes.iter().any(|c| *c != 0) {
-        return Verdict::Transient(format!("exit code {:?} and no known line in the log", exit_codes));
+        return Verdict::Transient(format!(
+            "exit code {:?} and no known line in the log",
+            exit_codes
+        ));
     }
     if lines.is_empty() {
         return Verdict::Transient("the task's log stream is empty or missing".into());
@@ -128,14 +156,30 @@ async fn task_log(aws: &Aws, t: &TaskChange) -> Result<(String, Vec<String>), St
         .task_definition(&t.task_definition_arn)
         .send()
         .await
-        .map_err(|e| format!("DescribeTaskDefinition {}: {}", short_td(&t.task_definition_arn), describe_error(&e)))?;
+        .map_err(|e| {
+            format!(
+                "DescribeTaskDefinition {}: {}",
+                short_td(&t.task_definition_arn),
+                describe_error(&e)
+            )
+        })?;
     let c = td
         .task_definition()
         .and_then(|d| d.container_definitions().first())
         .ok_or_else(|| format!("{} has no containers", short_td(&t.task_definition_arn)))?;
-    let opts = c.log_configuration().and_then(|l| l.options()).cloned().unwrap_or_default();
-    let group = opts.get("awslogs-group").cloned().ok_or("the task definition has no awslogs group")?;
-    let prefix = opts.get("awslogs-stream-prefix").cloned().unwrap_or_default();
+    let opts = c
+        .log_configuration()
+        .and_then(|l| l.options())
+        .cloned()
+        .unwrap_or_default();
+    let group = opts
+        .get("awslogs-group")
+        .cloned()
+        .ok_or("the task definition has no awslogs group")?;
+    let prefix = opts
+        .get("awslogs-stream-prefix")
+        .cloned()
+        .unwrap_or_default();
     let task_id = t.task_arn.rsplit('/').next().unwrap_or_default();
     let stream = format!("{prefix}/{}/{task_id}", c.name().unwrap_or_default());
     let mut lines = Vec::new();
@@ -150,7 +194,11 @@ async fn task_log(aws: &Aws, t: &TaskChange) -> Result<(String, Vec<String>), St
             .send()
             .await
             .map_err(|e| format!("FilterLogEvents {group} {stream}: {}", describe_error(&e)))?;
-        lines.extend(out.events().iter().filter_map(|e| e.message().map(str::to_string)));
+        lines.extend(
+            out.events()
+                .iter()
+                .filter_map(|e| e.message().map(str::to_string)),
+        );
         match out.next_token() {
             Some(t) => token = Some(t.to_string()),
             None => break,
@@ -178,17 +226,29 @@ pub async fn rule_target(aws: &Aws, rule: &str) -> Result<RuleTarget, String> {
         .send()
         .await
         .map_err(|e| format!("ListTargetsByRule {rule}: {}", describe_error(&e)))?;
-    let t = out.targets().iter().find(|t| t.ecs_parameters().is_some()).ok_or_else(|| format!("{rule} has no ECS target"))?;
-    let p = t.ecs_parameters().ok_or_else(|| format!("{rule} has no ECS target"))?;
-    let vpc = p.network_configuration().and_then(|n| n.awsvpc_configuration());
+    let t = out
+        .targets()
+        .iter()
+        .find(|t| t.ecs_parameters().is_some())
+        .ok_or_else(|| format!("{rule} has no ECS target"))?;
+    let p = t
+        .ecs_parameters()
+        .ok_or_else(|| format!("{rule} has no ECS target"))?;
+    let vpc = p
+        .network_configuration()
+        .and_then(|n| n.awsvpc_configuration());
     Ok(RuleTarget {
         cluster: t.arn().to_string(),
         task_definition: p.task_definition_arn().to_string(),
         launch_type: p.launch_type().map(|l| l.as_str().to_string()),
         platform_version: p.platform_version().map(str::to_string),
         subnets: vpc.map(|v| v.subnets().to_vec()).unwrap_or_default(),
-        security_groups: vpc.map(|v| v.security_groups().to_vec()).unwrap_or_default(),
-        assign_public_ip: vpc.and_then(|v| v.assign_public_ip()).map(|a| a.as_str().to_string()),
+        security_groups: vpc
+            .map(|v| v.security_groups().to_vec())
+            .unwrap_or_default(),
+        assign_public_ip: vpc
+            .and_then(|v| v.assign_public_ip())
+            .map(|a| a.as_str().to_string()),
     })
 }
 
@@ -220,23 +280,42 @@ impl Mutation for ManualRun<'_> {
             .await
             .map_err(|e| format!("ListTasks {}: {}", self.family, describe_error(&e)))?;
         if !running.task_arns().is_empty() {
-            return Err(format!("a {} task is already running ({})", self.family, running.task_arns().join(", ")));
+            return Err(format!(
+                "a {} task is already running ({})",
+                self.family,
+                running.task_arns().join(", ")
+            ));
         }
         Ok(())
     }
     async fn already_applied(&self, _since: i64) -> Option<String> {
         let t = rule_target(self.aws, &self.rule).await.ok()?;
-        let out = self.aws.ecs.list_tasks().cluster(&t.cluster).family(&self.family).started_by(STARTED_BY).send().await.ok()?;
+        let out = self
+            .aws
+            .ecs
+            .list_tasks()
+            .cluster(&t.cluster)
+            .family(&self.family)
+            .started_by(STARTED_BY)
+            .send()
+            .await
+            .ok()?;
         out.task_arns().first().cloned()
     }
     async fn apply(&self) -> Result<String, String> {
-        use aws_sdk_ecs::types::{AssignPublicIp, AwsVpcConfiguration, LaunchType, NetworkConfiguration};
+        use aws_sdk_ecs::types::{
+            AssignPublicIp, AwsVpcConfiguration, LaunchType, NetworkConfiguration,
+        };
         let t = rule_target(self.aws, &self.rule).await?;
-        let mut vpc = AwsVpcConfiguration::builder().set_subnets(Some(t.subnets.clone())).set_security_groups(Some(t.security_groups.clone()));
+        let mut vpc = AwsVpcConfiguration::builder()
+            .set_subnets(Some(t.subnets.clone()))
+            .set_security_groups(Some(t.security_groups.clone()));
         if let Some(a) = &t.assign_public_ip {
             vpc = vpc.assign_public_ip(AssignPublicIp::from(a.as_str()));
         }
-        let vpc = vpc.build().map_err(|e| format!("network configuration of {}: {e}", self.rule))?;
+        let vpc = vpc
+            .build()
+            .map_err(|e| format!("network configuration of {}: {e}", self.rule))?;
         let out = self
             .aws
             .ecs
@@ -245,16 +324,33 @@ impl Mutation for ManualRun<'_> {
             .task_definition(&t.task_definition)
             .set_launch_type(t.launch_type.as_deref().map(LaunchType::from))
             .set_platform_version(t.platform_version.clone())
-            .network_configuration(NetworkConfiguration::builder().awsvpc_configuration(vpc).build())
+            .network_configuration(
+                NetworkConfiguration::builder()
+                    .awsvpc_configuration(vpc)
+                    .build(),
+            )
             .started_by(STARTED_BY)
             .count(1)
             .send()
             .await
-            .map_err(|e| format!("RunTask {}: {}", short_td(&t.task_definition), describe_error(&e)))?;
+            .map_err(|e| {
+                format!(
+                    "RunTask {}: {}",
+                    short_td(&t.task_definition),
+                    describe_error(&e)
+                )
+            })?;
         if let Some(f) = out.failures().first() {
-            return Err(format!("RunTask failed: {}", f.reason().unwrap_or("unknown")));
+            return Err(format!(
+                "RunTask failed: {}",
+                f.reason().unwrap_or("unknown")
+            ));
         }
-        let arn = out.tasks().first().and_then(|t| t.task_arn()).unwrap_or("?");
+        let arn = out
+            .tasks()
+            .first()
+            .and_then(|t| t.task_arn())
+            .unwrap_or("?");
         Ok(format!("task {arn} on {}", short_td(&t.task_definition)))
     }
 }
@@ -294,17 +390,42 @@ impl Mutation for SetRule<'_> {
     }
     async fn already_applied(&self, _since: i64) -> Option<String> {
         let want = if self.enable { "ENABLED" } else { "DISABLED" };
-        let d = self.aws.events.describe_rule().name(&self.rule).send().await.ok()?;
+        let d = self
+            .aws
+            .events
+            .describe_rule()
+            .name(&self.rule)
+            .send()
+            .await
+            .ok()?;
         (d.state().map(|s| s.as_str()) == Some(want)).then(|| format!("{} {want}", self.rule))
     }
     async fn apply(&self) -> Result<String, String> {
         let res = if self.enable {
-            self.aws.events.enable_rule().name(&self.rule).send().await.map(|_| ()).map_err(|e| describe_error(&e))
+            self.aws
+                .events
+                .enable_rule()
+                .name(&self.rule)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| describe_error(&e))
         } else {
-            self.aws.events.disable_rule().name(&self.rule).send().await.map(|_| ()).map_err(|e| describe_error(&e))
+            self.aws
+                .events
+                .disable_rule()
+                .name(&self.rule)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| describe_error(&e))
         };
         res.map_err(|e| format!("{} {}: {e}", self.kind(), self.rule))?;
-        Ok(format!("{} {}", self.rule, if self.enable { "ENABLED" } else { "DISABLED" }))
+        Ok(format!(
+            "{} {}",
+            self.rule,
+            if self.enable { "ENABLED" } else { "DISABLED" }
+        ))
     }
 }
 
@@ -322,18 +443,27 @@ pub async fn handle(deps: &Deps, t: &TaskChange, trigger: TriggerRef, dry_run: b
     } else {
         let mut r = Report::new(trigger, Playbook::None);
         r.outcome = Outcome::Ignored;
-        r.reason = format!("task family {} is not a scheduled ViewerAtlas job", t.family);
+        r.reason = format!(
+            "task family {} is not a scheduled ViewerAtlas job",
+            t.family
+        );
         return r;
     };
     let mut r = Report::new(trigger.clone(), job.playbook());
     if t.last_status != "STOPPED" {
         r.outcome = Outcome::Ignored;
-        r.reason = format!("{} task is {}; judged when it stops", t.family, t.last_status);
+        r.reason = format!(
+            "{} task is {}; judged when it stops",
+            t.family, t.last_status
+        );
         return r;
     }
     let rule = job.rule(cfg).to_string();
     let manual = t.started_by.as_deref() == Some(STARTED_BY);
-    let scheduled = t.started_by.as_deref().is_some_and(|s| s.starts_with("events-rule/"));
+    let scheduled = t
+        .started_by
+        .as_deref()
+        .is_some_and(|s| s.starts_with("events-rule/"));
     let exits: Vec<i64> = t.containers.iter().filter_map(|c| c.exit_code).collect();
     r.checks.push(Check::pass(
         "task",
@@ -348,7 +478,10 @@ pub async fn handle(deps: &Deps, t: &TaskChange, trigger: TriggerRef, dry_run: b
     ));
     let lines = match task_log(aws, t).await {
         Ok((name, lines)) => {
-            r.checks.push(Check::pass("task_log", format!("{} lines in {name}", lines.len())));
+            r.checks.push(Check::pass(
+                "task_log",
+                format!("{} lines in {name}", lines.len()),
+            ));
             lines
         }
         Err(e) => {
@@ -357,7 +490,13 @@ pub async fn handle(deps: &Deps, t: &TaskChange, trigger: TriggerRef, dry_run: b
         }
     };
     let verdict = judge(job, &lines, &exits, t.stopped_reason.as_deref());
-    let guard = Guard::new(cfg, aws.s3.clone(), trigger.clone(), dry_run, crate::clock::now_epoch());
+    let guard = Guard::new(
+        cfg,
+        aws.s3.clone(),
+        trigger.clone(),
+        dry_run,
+        crate::clock::now_epoch(),
+    );
     let key = schedule_key(&guard, &rule);
     let now = crate::clock::now_epoch();
 
@@ -374,7 +513,9 @@ pub async fn handle(deps: &Deps, t: &TaskChange, trigger: TriggerRef, dry_run: b
                 .await
             {
                 Ok(rec) => record = rec,
-                Err(e) => r.checks.push(Check::error("schedule_record", e.to_string())),
+                Err(e) => r
+                    .checks
+                    .push(Check::error("schedule_record", e.to_string())),
             }
         } else if let Ok(Some(v)) = guard.ledger().get::<ScheduleRecord>(&key).await {
             record = v.value;
@@ -387,11 +528,30 @@ pub async fn handle(deps: &Deps, t: &TaskChange, trigger: TriggerRef, dry_run: b
                 evidence: vec![line.clone()],
                 alarm_response: false,
             };
-            let out = guard.act(&intent, &SetRule { aws, rule: rule.clone(), enable: true }).await;
-            settle(&mut r, vec![out], &format!("the verification run of {} succeeded", t.family), cfg);
+            let out = guard
+                .act(
+                    &intent,
+                    &SetRule {
+                        aws,
+                        rule: rule.clone(),
+                        enable: true,
+                    },
+                )
+                .await;
+            settle(
+                &mut r,
+                vec![out],
+                &format!("the verification run of {} succeeded", t.family),
+                cfg,
+            );
             if r.outcome == Outcome::Remediated && !dry_run {
-                if let Err(e) = guard.ledger().update::<ScheduleRecord, _>(&key, |rec| rec.disabled_by_autoheal = false).await {
-                    r.checks.push(Check::error("schedule_record", e.to_string()));
+                if let Err(e) = guard
+                    .ledger()
+                    .update::<ScheduleRecord, _>(&key, |rec| rec.disabled_by_autoheal = false)
+                    .await
+                {
+                    r.checks
+                        .push(Check::error("schedule_record", e.to_string()));
                 }
             }
             return r;
@@ -408,7 +568,8 @@ pub async fn handle(deps: &Deps, t: &TaskChange, trigger: TriggerRef, dry_run: b
         Verdict::Auth(l) => ("Twitch token rejected", l.clone()),
         Verdict::Success(l) => ("succeeded", l.clone()),
     };
-    r.checks.push(Check::fail("run_result", format!("{kind}: {line}")));
+    r.checks
+        .push(Check::fail("run_result", format!("{kind}: {line}")));
     let what = format!("{} run failed ({kind})", t.family);
 
     // Count scheduled failures; stop spending money after N in a row (RUNBOOK §4).
@@ -423,7 +584,9 @@ pub async fn handle(deps: &Deps, t: &TaskChange, trigger: TriggerRef, dry_run: b
             .await
         {
             Ok(rec) => record = rec,
-            Err(e) => r.checks.push(Check::error("schedule_record", e.to_string())),
+            Err(e) => r
+                .checks
+                .push(Check::error("schedule_record", e.to_string())),
         }
     } else if let Ok(Some(v)) = guard.ledger().get::<ScheduleRecord>(&key).await {
         record = v.value;
@@ -433,27 +596,55 @@ pub async fn handle(deps: &Deps, t: &TaskChange, trigger: TriggerRef, dry_run: b
     }
     r.checks.push(Check::new(
         "consecutive_failures",
-        if record.consecutive_failures >= cfg.schedule_max_failures { CheckStatus::Fail } else { CheckStatus::Pass },
-        format!("{} consecutive failed scheduled runs of {rule} (limit {})", record.consecutive_failures, cfg.schedule_max_failures),
+        if record.consecutive_failures >= cfg.schedule_max_failures {
+            CheckStatus::Fail
+        } else {
+            CheckStatus::Pass
+        },
+        format!(
+            "{} consecutive failed scheduled runs of {rule} (limit {})",
+            record.consecutive_failures, cfg.schedule_max_failures
+        ),
     ));
     if record.consecutive_failures >= cfg.schedule_max_failures {
         let intent = Intent {
             playbook: Playbook::Schedules,
             change_id: format!("disable:{}", t.task_arn),
-            detail: format!("disable {rule} after {} consecutive failures", record.consecutive_failures),
+            detail: format!(
+                "disable {rule} after {} consecutive failures",
+                record.consecutive_failures
+            ),
             evidence: vec![line.clone()],
             alarm_response: false,
         };
-        let out = guard.act(&intent, &SetRule { aws, rule: rule.clone(), enable: false }).await;
+        let out = guard
+            .act(
+                &intent,
+                &SetRule {
+                    aws,
+                    rule: rule.clone(),
+                    enable: false,
+                },
+            )
+            .await;
         let disabled = matches!(out.verdict, crate::guard::Verdict::Done { .. });
         settle(&mut r, vec![out], &what, cfg);
         if disabled {
-            if let Err(e) = guard.ledger().update::<ScheduleRecord, _>(&key, |rec| rec.disabled_by_autoheal = true).await {
-                r.checks.push(Check::error("schedule_record", e.to_string()));
+            if let Err(e) = guard
+                .ledger()
+                .update::<ScheduleRecord, _>(&key, |rec| rec.disabled_by_autoheal = true)
+                .await
+            {
+                r.checks
+                    .push(Check::error("schedule_record", e.to_string()));
             }
         }
         // Disabling stops the bleeding; a human still has to fix the cause.
-        r.outcome = if r.outcome == Outcome::Planned { Outcome::Planned } else { Outcome::Escalated };
+        r.outcome = if r.outcome == Outcome::Planned {
+            Outcome::Planned
+        } else {
+            Outcome::Escalated
+        };
         r.next_steps.push(format!(
             "Fix the cause ({line}); then `autoheal schedules enable --rule {rule}` or let a successful manual run re-enable it"
         ));
@@ -465,22 +656,35 @@ pub async fn handle(deps: &Deps, t: &TaskChange, trigger: TriggerRef, dry_run: b
             r.outcome = Outcome::Escalated;
             r.reason = format!("{what}: the collector is the problem, not the analysis");
             r.applicable_playbooks.push(Playbook::NoNewSnapshots);
-            r.next_steps.push("Follow RUNBOOK §6 A (no new snapshots); the analysis will pass once inputs exist".into());
+            r.next_steps.push(
+                "Follow RUNBOOK §6 A (no new snapshots); the analysis will pass once inputs exist"
+                    .into(),
+            );
         }
         Verdict::Auth(_) => {
             r.outcome = Outcome::Escalated;
             r.reason = format!("{what}: Twitch rejects the token");
-            r.next_steps.push(format!("rotate {} (RUNBOOK §5)", cfg.oauth_secret_id));
+            r.next_steps
+                .push(format!("rotate {} (RUNBOOK §5)", cfg.oauth_secret_id));
         }
         Verdict::Deterministic(_) => {
             r.outcome = Outcome::Escalated;
             r.reason = format!("{what}: a rerun would fail the same way");
-            r.next_steps.push(format!("Fix the finding above, then run one manual {} task (RUNBOOK §6 {})", t.family, if job == Job::Analysis { "C" } else { "D" }));
+            r.next_steps.push(format!(
+                "Fix the finding above, then run one manual {} task (RUNBOOK §6 {})",
+                t.family,
+                if job == Job::Analysis { "C" } else { "D" }
+            ));
         }
         Verdict::Transient(_) if manual => {
             r.outcome = Outcome::Escalated;
-            r.reason = format!("{what}: Autoheal's own verification run failed too; not retrying again");
-            r.next_steps.push(format!("Investigate the {} logs (RUNBOOK §6 {})", t.family, if job == Job::Analysis { "C" } else { "D" }));
+            r.reason =
+                format!("{what}: Autoheal's own verification run failed too; not retrying again");
+            r.next_steps.push(format!(
+                "Investigate the {} logs (RUNBOOK §6 {})",
+                t.family,
+                if job == Job::Analysis { "C" } else { "D" }
+            ));
         }
         Verdict::Transient(_) => {
             if job == Job::Analysis {
@@ -489,7 +693,9 @@ pub async fn handle(deps: &Deps, t: &TaskChange, trigger: TriggerRef, dry_run: b
                 r.checks.push(c);
                 if !fresh {
                     r.outcome = Outcome::Escalated;
-                    r.reason = format!("{what}: its inputs are not fresh, so the collector is the problem");
+                    r.reason = format!(
+                        "{what}: its inputs are not fresh, so the collector is the problem"
+                    );
                     r.applicable_playbooks.push(Playbook::NoNewSnapshots);
                     r.next_steps.push("Follow RUNBOOK §6 A first".into());
                     return r;
@@ -498,14 +704,29 @@ pub async fn handle(deps: &Deps, t: &TaskChange, trigger: TriggerRef, dry_run: b
             let intent = Intent {
                 playbook: job.playbook(),
                 change_id: format!("rerun:{}", t.task_arn),
-                detail: format!("start one manual {} run with {rule}'s target configuration", t.family),
+                detail: format!(
+                    "start one manual {} run with {rule}'s target configuration",
+                    t.family
+                ),
                 evidence: vec![line],
                 alarm_response: false,
             };
-            let out = guard.act(&intent, &ManualRun { aws, rule: rule.clone(), family: t.family.clone() }).await;
+            let out = guard
+                .act(
+                    &intent,
+                    &ManualRun {
+                        aws,
+                        rule: rule.clone(),
+                        family: t.family.clone(),
+                    },
+                )
+                .await;
             settle(&mut r, vec![out], &what, cfg);
             if r.outcome == Outcome::Remediated {
-                r.next_steps.push("Nothing if the manual run succeeds: its stop event is judged the same way".into());
+                r.next_steps.push(
+                    "Nothing if the manual run succeeds: its stop event is judged the same way"
+                        .into(),
+                );
             }
         }
         // Handled (and returned) above.
@@ -521,15 +742,32 @@ pub async fn status(deps: &Deps) -> Vec<String> {
     let mut out = Vec::new();
     for rule in [&cfg.analysis_rule, &cfg.vod_rule] {
         let state = match deps.aws.events.describe_rule().name(rule).send().await {
-            Ok(d) => format!("{} {}", d.state().map(|s| s.as_str()).unwrap_or("?"), d.schedule_expression().unwrap_or("")),
+            Ok(d) => format!(
+                "{} {}",
+                d.state().map(|s| s.as_str()).unwrap_or("?"),
+                d.schedule_expression().unwrap_or("")
+            ),
             Err(e) => format!("unreadable ({})", describe_error(&e)),
         };
-        let target = rule_target(&deps.aws, rule).await.map(|t| short_td(&t.task_definition).to_string()).unwrap_or_else(|e| e);
-        let rec = ledger.get::<ScheduleRecord>(&ledger.key("schedules", rule)).await.ok().flatten().map(|v| v.value).unwrap_or_default();
+        let target = rule_target(&deps.aws, rule)
+            .await
+            .map(|t| short_td(&t.task_definition).to_string())
+            .unwrap_or_else(|e| e);
+        let rec = ledger
+            .get::<ScheduleRecord>(&ledger.key("schedules", rule))
+            .await
+            .ok()
+            .flatten()
+            .map(|v| v.value)
+            .unwrap_or_default();
         out.push(format!(
             "{rule}: {state}; target {target}; {} consecutive failures{}",
             rec.consecutive_failures,
-            if rec.disabled_by_autoheal { "; disabled by Autoheal" } else { "" }
+            if rec.disabled_by_autoheal {
+                "; disabled by Autoheal"
+            } else {
+                ""
+            }
         ));
     }
     out
@@ -546,25 +784,45 @@ mod tests {
     #[test]
     fn analysis_exit_zero_is_not_success() {
         let lines = l(&["ANALYSIS PIPELINE START", "ERROR - Pipeline failed: boom"]);
-        assert!(matches!(judge(Job::Analysis, &lines, &[0], None), Verdict::Transient(_)));
+        assert!(matches!(
+            judge(Job::Analysis, &lines, &[0], None),
+            Verdict::Transient(_)
+        ));
         let lines = l(&["ERROR - ❌ No analysis input data found in S3 prefixes 'raw/snapshots'"]);
-        assert!(matches!(judge(Job::Analysis, &lines, &[0], None), Verdict::NoInput(_)));
+        assert!(matches!(
+            judge(Job::Analysis, &lines, &[0], None),
+            Verdict::NoInput(_)
+        ));
         let lines = l(&["ERROR - Graph has no edges. Try lowering overlap_threshold."]);
-        assert!(matches!(judge(Job::Analysis, &lines, &[0], None), Verdict::Deterministic(_)));
+        assert!(matches!(
+            judge(Job::Analysis, &lines, &[0], None),
+            Verdict::Deterministic(_)
+        ));
         let lines = l(&["INFO - ✅ ANALYSIS PIPELINE COMPLETE"]);
-        assert!(matches!(judge(Job::Analysis, &lines, &[0], None), Verdict::Success(_)));
+        assert!(matches!(
+            judge(Job::Analysis, &lines, &[0], None),
+            Verdict::Success(_)
+        ));
     }
 
     #[test]
     fn vod_lines_and_efs_errors() {
-        let ok = l(&["VOD processing complete. Processed: 0", "Queue stats: {'total': 3, 'pending': 1, 'processing': 0, 'completed': 2, 'failed': 0}"]);
-        let Verdict::Success(s) = judge(Job::Vod, &ok, &[0], None) else { panic!() };
+        let ok = l(&[
+            "VOD processing complete. Processed: 0",
+            "Queue stats: {'total': 3, 'pending': 1, 'processing': 0, 'completed': 2, 'failed': 0}",
+        ]);
+        let Verdict::Success(s) = judge(Job::Vod, &ok, &[0], None) else {
+            panic!()
+        };
         assert!(s.contains("'pending': 1"));
         assert!(matches!(
             judge(Job::Vod, &[], &[1], Some("ResourceInitializationError: failed to invoke EFS utils commands to set up EFS volumes")),
             Verdict::Deterministic(_)
         ));
         let auth = l(&["Error fetching VODs for xqc: 401 Client Error: Unauthorized for url: https://api.twitch.tv/helix/users?login=xqc"]);
-        assert!(matches!(judge(Job::Vod, &auth, &[0], None), Verdict::Auth(_)));
+        assert!(matches!(
+            judge(Job::Vod, &auth, &[0], None),
+            Verdict::Auth(_)
+        ));
     }
 }

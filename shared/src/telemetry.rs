@@ -69,7 +69,14 @@ mod tests {
 
     #[test]
     fn emf_has_dimensions_and_values() {
-        let r = Report::new(TriggerRef { kind: TriggerKind::Schedule, id: "i".into(), name: "n".into() }, Playbook::SmokeTest);
+        let r = Report::new(
+            TriggerRef {
+                kind: TriggerKind::Schedule,
+                id: "i".into(),
+                name: "n".into(),
+            },
+            Playbook::SmokeTest,
+        );
         let v: serde_json::Value = serde_json::from_str(&emf_line(&r, 1_700_000_000_000)).unwrap();
         assert_eq!(v["_aws"]["CloudWatchMetrics"][0]["Namespace"], "Autoheal");
         assert_eq!(v["Playbook"], "smoke-test");

@@ -39,7 +39,11 @@ impl std::fmt::Display for Token {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TokenCheck {
     /// Twitch accepts the token.
-    Valid { client_id: Option<String>, expires_in: Option<i64>, scopes: Vec<String> },
+    Valid {
+        client_id: Option<String>,
+        expires_in: Option<i64>,
+        scopes: Vec<String>,
+    },
     /// Twitch rejects it (HTTP 401): rotate it; redeploying changes nothing.
     Rejected { status: u16 },
     /// The check itself could not be made: no verdict either way.
@@ -49,11 +53,21 @@ pub enum TokenCheck {
 impl TokenCheck {
     pub fn summary(&self) -> String {
         match self {
-            TokenCheck::Valid { client_id, expires_in, scopes } => format!(
+            TokenCheck::Valid {
+                client_id,
+                expires_in,
+                scopes,
+            } => format!(
                 "Twitch accepts the token (client {}, expires in {}, scopes {})",
                 client_id.as_deref().unwrap_or("?"),
-                expires_in.map(|s| crate::freshness::age_text(s)).unwrap_or_else(|| "?".into()),
-                if scopes.is_empty() { "none".to_string() } else { scopes.join(" ") }
+                expires_in
+                    .map(crate::freshness::age_text)
+                    .unwrap_or_else(|| "?".into()),
+                if scopes.is_empty() {
+                    "none".to_string()
+                } else {
+                    scopes.join(" ")
+                }
             ),
             TokenCheck::Rejected { status } => format!("Twitch rejects the token (HTTP {status})"),
             TokenCheck::Unknown(why) => format!("token check inconclusive: {why}"),
@@ -70,9 +84,13 @@ pub async fn read_token(aws: &Aws, secret_id: &str) -> Result<Token, String> {
         .send()
         .await
         .map_err(|e| format!("GetSecretValue {secret_id}: {}", describe_error(&e)))?;
-    let value = out.secret_string().ok_or_else(|| format!("{secret_id} holds no string value"))?;
+    let value = out
+        .secret_string()
+        .ok_or_else(|| format!("{secret_id} holds no string value"))?;
     // ViewerAtlas's Helix calls need the bare token; an `oauth:` prefix is an IRC-ism (§7).
-    Ok(Token::new(value.trim().trim_start_matches("oauth:").to_string()))
+    Ok(Token::new(
+        value.trim().trim_start_matches("oauth:").to_string(),
+    ))
 }
 
 /// Calls the validate endpoint once, bounded to a few seconds.
@@ -81,7 +99,8 @@ pub async fn validate(url: &str, token: &Token) -> TokenCheck {
         Ok(b) => b.https_or_http().enable_http1().build(),
         Err(e) => return TokenCheck::Unknown(format!("no TLS trust roots: {e}")),
     };
-    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build::<_, Empty<Bytes>>(connector);
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build::<_, Empty<Bytes>>(connector);
     let request = match hyper::Request::get(url)
         .header("Authorization", format!("OAuth {}", token.expose()))
         .header("User-Agent", "autoheal")
@@ -90,26 +109,35 @@ pub async fn validate(url: &str, token: &Token) -> TokenCheck {
         Ok(r) => r,
         Err(e) => return TokenCheck::Unknown(format!("bad validate URL {url}: {e}")),
     };
-    let response = match tokio::time::timeout(Duration::from_secs(5), client.request(request)).await {
+    let response = match tokio::time::timeout(Duration::from_secs(5), client.request(request)).await
+    {
         Err(_) => return TokenCheck::Unknown(format!("{url} did not answer within 5 s")),
         Ok(Err(e)) => return TokenCheck::Unknown(format!("{url} unreachable: {e}")),
         Ok(Ok(r)) => r,
     };
     let status = response.status().as_u16();
-    let body = match tokio::time::timeout(Duration::from_secs(5), response.into_body().collect()).await {
-        Ok(Ok(b)) => b.to_bytes(),
-        _ => Bytes::new(),
-    };
+    let body =
+        match tokio::time::timeout(Duration::from_secs(5), response.into_body().collect()).await {
+            Ok(Ok(b)) => b.to_bytes(),
+            _ => Bytes::new(),
+        };
     match status {
         200 => {
             let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
             TokenCheck::Valid {
-                client_id: v.get("client_id").and_then(|c| c.as_str()).map(str::to_string),
+                client_id: v
+                    .get("client_id")
+                    .and_then(|c| c.as_str())
+                    .map(str::to_string),
                 expires_in: v.get("expires_in").and_then(|c| c.as_i64()),
                 scopes: v
                     .get("scopes")
                     .and_then(|s| s.as_array())
-                    .map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect())
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|x| x.as_str().map(str::to_string))
+                            .collect()
+                    })
                     .unwrap_or_default(),
             }
         }
@@ -121,10 +149,12 @@ pub async fn validate(url: &str, token: &Token) -> TokenCheck {
 /// Reads and checks the configured token, when the check is on (`None` when it is off).
 pub async fn check_configured(deps: &crate::run::Deps) -> Option<TokenCheck> {
     let url = deps.config.twitch_validate_url.as_deref()?;
-    Some(match read_token(&deps.aws, &deps.config.oauth_secret_id).await {
-        Ok(token) => validate(url, &token).await,
-        Err(e) => TokenCheck::Unknown(e),
-    })
+    Some(
+        match read_token(&deps.aws, &deps.config.oauth_secret_id).await {
+            Ok(token) => validate(url, &token).await,
+            Err(e) => TokenCheck::Unknown(e),
+        },
+    )
 }
 
 #[cfg(test)]

@@ -31,7 +31,8 @@ const TOPIC: &str = "arn:aws:sns:us-east-1:123456789012:t";
 const ACCOUNT: &str = "123456789012";
 const CLUSTER: &str = "vieweratlas-cluster";
 const COLLECTOR: &str = "vieweratlas-collector";
-const OAUTH_ARN: &str = "arn:aws:secretsmanager:us-east-1:123456789012:secret:vieweratlas/twitch/oauth_token-Ab12Cd";
+const OAUTH_ARN: &str =
+    "arn:aws:secretsmanager:us-east-1:123456789012:secret:vieweratlas/twitch/oauth_token-Ab12Cd";
 const CURRENT_VERSION: &str = "a1b2c3d4-e5f6-4789-9abc-def012345678";
 
 // ---------------------------------------------------------------------------------------------
@@ -52,19 +53,27 @@ fn config() -> Config {
 }
 
 fn sample_event(name: &str) -> Value {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/events").join(name);
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/fixtures/events")
+        .join(name);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 /// The production SDK configuration (region, credentials, retry and timeout policy from aws.rs).
 async fn production_sdk(config: &Config) -> SdkConfig {
-    let keys = StaticKeys { access_key_id: "testing".into(), secret_access_key: "testing".into() };
+    let keys = StaticKeys {
+        access_key_id: "testing".into(),
+        secret_access_key: "testing".into(),
+    };
     Aws::connect_with(config, Some(keys)).await.sdk
 }
 
 fn now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
 }
 
 /// Mock rules per service. The first matching rule answers, so a test puts its faults in front of
@@ -83,7 +92,10 @@ struct Mocks {
 }
 
 fn interceptor(rules: &[Rule]) -> MockResponseInterceptor {
-    rules.iter().fold(MockResponseInterceptor::new().rule_mode(RuleMode::MatchAny), |i, r| i.with_rule(r))
+    rules.iter().fold(
+        MockResponseInterceptor::new().rule_mode(RuleMode::MatchAny),
+        |i, r| i.with_rule(r),
+    )
 }
 
 impl Mocks {
@@ -92,12 +104,17 @@ impl Mocks {
         let ecs = match &self.ecs_http {
             // A real (if silent) HTTP client: requests go to it, not to the mock rules.
             Some(client) => aws_sdk_ecs::config::Builder::from(sdk).http_client(client.clone()),
-            None => aws_sdk_ecs::config::Builder::from(sdk).http_client(http.clone()).interceptor(interceptor(&self.ecs)),
+            None => aws_sdk_ecs::config::Builder::from(sdk)
+                .http_client(http.clone())
+                .interceptor(interceptor(&self.ecs)),
         };
         Aws {
             ecs: aws_sdk_ecs::Client::from_conf(ecs.build()),
             logs: aws_sdk_cloudwatchlogs::Client::from_conf(
-                aws_sdk_cloudwatchlogs::config::Builder::from(sdk).http_client(http.clone()).interceptor(interceptor(&self.logs)).build(),
+                aws_sdk_cloudwatchlogs::config::Builder::from(sdk)
+                    .http_client(http.clone())
+                    .interceptor(interceptor(&self.logs))
+                    .build(),
             ),
             s3: aws_sdk_s3::Client::from_conf(
                 aws_sdk_s3::config::Builder::from(sdk)
@@ -107,16 +124,28 @@ impl Mocks {
                     .build(),
             ),
             events: aws_sdk_eventbridge::Client::from_conf(
-                aws_sdk_eventbridge::config::Builder::from(sdk).http_client(http.clone()).interceptor(interceptor(&self.events)).build(),
+                aws_sdk_eventbridge::config::Builder::from(sdk)
+                    .http_client(http.clone())
+                    .interceptor(interceptor(&self.events))
+                    .build(),
             ),
             secrets: aws_sdk_secretsmanager::Client::from_conf(
-                aws_sdk_secretsmanager::config::Builder::from(sdk).http_client(http.clone()).interceptor(interceptor(&self.secrets)).build(),
+                aws_sdk_secretsmanager::config::Builder::from(sdk)
+                    .http_client(http.clone())
+                    .interceptor(interceptor(&self.secrets))
+                    .build(),
             ),
             sns: aws_sdk_sns::Client::from_conf(
-                aws_sdk_sns::config::Builder::from(sdk).http_client(http.clone()).interceptor(interceptor(&self.sns)).build(),
+                aws_sdk_sns::config::Builder::from(sdk)
+                    .http_client(http.clone())
+                    .interceptor(interceptor(&self.sns))
+                    .build(),
             ),
             cloudwatch: aws_sdk_cloudwatch::Client::from_conf(
-                aws_sdk_cloudwatch::config::Builder::from(sdk).http_client(http).interceptor(interceptor(&self.cloudwatch)).build(),
+                aws_sdk_cloudwatch::config::Builder::from(sdk)
+                    .http_client(http)
+                    .interceptor(interceptor(&self.cloudwatch))
+                    .build(),
             ),
             sdk: sdk.clone(),
         }
@@ -125,7 +154,10 @@ impl Mocks {
     async fn deps(&self) -> Deps {
         let config = config();
         let sdk = production_sdk(&config).await;
-        Deps { aws: self.build(&sdk), config }
+        Deps {
+            aws: self.build(&sdk),
+            config,
+        }
     }
 }
 
@@ -134,14 +166,22 @@ impl Mocks {
 // ---------------------------------------------------------------------------------------------
 
 fn http(status: u16, content_type: &str, body: &str) -> HttpResponse {
-    let mut r = HttpResponse::new(StatusCode::try_from(status).expect("status"), SdkBody::from(body.to_string()));
-    r.headers_mut().insert("content-type", content_type.to_string());
+    let mut r = HttpResponse::new(
+        StatusCode::try_from(status).expect("status"),
+        SdkBody::from(body.to_string()),
+    );
+    r.headers_mut()
+        .insert("content-type", content_type.to_string());
     r
 }
 
 /// awsJson 1.1 (ECS, CloudWatch Logs, EventBridge, Secrets Manager) error body.
 fn json_error(status: u16, code: &str, message: &str) -> HttpResponse {
-    http(status, "application/x-amz-json-1.1", &format!(r#"{{"__type":"{code}","message":"{message}"}}"#))
+    http(
+        status,
+        "application/x-amz-json-1.1",
+        &format!(r#"{{"__type":"{code}","message":"{message}"}}"#),
+    )
 }
 
 /// S3 REST-XML error body.
@@ -149,7 +189,9 @@ fn s3_error(status: u16, code: &str, message: &str) -> HttpResponse {
     http(
         status,
         "application/xml",
-        &format!(r#"<?xml version="1.0" encoding="UTF-8"?><Error><Code>{code}</Code><Message>{message}</Message><RequestId>R3Q</RequestId></Error>"#),
+        &format!(
+            r#"<?xml version="1.0" encoding="UTF-8"?><Error><Code>{code}</Code><Message>{message}</Message><RequestId>R3Q</RequestId></Error>"#
+        ),
     )
 }
 
@@ -207,21 +249,39 @@ fn healthy_ecs() -> Vec<Rule> {
     use aws_sdk_ecs::operation::describe_task_definition::DescribeTaskDefinitionOutput;
     use aws_sdk_ecs::operation::list_services::ListServicesOutput;
     use aws_sdk_ecs::operation::update_service::UpdateServiceOutput;
-    use aws_sdk_ecs::types::{Cluster, ContainerDefinition, Secret, TaskDefinition, TaskDefinitionStatus};
+    use aws_sdk_ecs::types::{
+        Cluster, ContainerDefinition, Secret, TaskDefinition, TaskDefinitionStatus,
+    };
     use aws_sdk_ecs::Client;
     vec![
         mock!(Client::describe_clusters).then_output(|| {
             DescribeClustersOutput::builder()
-                .clusters(Cluster::builder().cluster_name(CLUSTER).status("ACTIVE").running_tasks_count(1).build())
+                .clusters(
+                    Cluster::builder()
+                        .cluster_name(CLUSTER)
+                        .status("ACTIVE")
+                        .running_tasks_count(1)
+                        .build(),
+                )
                 .build()
         }),
         mock!(Client::describe_task_definition).then_compute_output(|req| {
             // By family (the freshness check) or by ARN (the rotation redeploy).
             let asked = req.task_definition().unwrap_or_default();
             let family = autoheal::intake::family_of_task_definition(asked).0;
-            let mut c = ContainerDefinition::builder().name(family.clone()).image(format!("{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{family}:4f2c9ab"));
+            let mut c = ContainerDefinition::builder()
+                .name(family.clone())
+                .image(format!(
+                    "{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{family}:4f2c9ab"
+                ));
             if family == COLLECTOR {
-                c = c.secrets(Secret::builder().name("TWITCH_OAUTH_TOKEN").value_from(OAUTH_ARN).build().expect("secret"));
+                c = c.secrets(
+                    Secret::builder()
+                        .name("TWITCH_OAUTH_TOKEN")
+                        .value_from(OAUTH_ARN)
+                        .build()
+                        .expect("secret"),
+                );
             }
             DescribeTaskDefinitionOutput::builder()
                 .task_definition(
@@ -241,10 +301,20 @@ fn healthy_ecs() -> Vec<Rule> {
                 .iter()
                 .map(|s| healthy_service(s.rsplit('/').next().unwrap_or(s)))
                 .collect::<Vec<_>>();
-            DescribeServicesOutput::builder().set_services(Some(services)).build()
+            DescribeServicesOutput::builder()
+                .set_services(Some(services))
+                .build()
         }),
-        mock!(Client::list_services).then_output(|| ListServicesOutput::builder().service_arns(service_arn(COLLECTOR)).build()),
-        mock!(Client::update_service).then_output(|| UpdateServiceOutput::builder().service(healthy_service(COLLECTOR)).build()),
+        mock!(Client::list_services).then_output(|| {
+            ListServicesOutput::builder()
+                .service_arns(service_arn(COLLECTOR))
+                .build()
+        }),
+        mock!(Client::update_service).then_output(|| {
+            UpdateServiceOutput::builder()
+                .service(healthy_service(COLLECTOR))
+                .build()
+        }),
     ]
 }
 
@@ -254,7 +324,12 @@ fn healthy_logs() -> Vec<Rule> {
     use aws_sdk_cloudwatchlogs::Client;
     vec![mock!(Client::filter_log_events).then_output(|| {
         FilterLogEventsOutput::builder()
-            .events(FilteredLogEvent::builder().timestamp((now() - 60) * 1000).message("Saved: snapshot 1764324900.json").build())
+            .events(
+                FilteredLogEvent::builder()
+                    .timestamp((now() - 60) * 1000)
+                    .message("Saved: snapshot 1764324900.json")
+                    .build(),
+            )
             .build()
     })]
 }
@@ -277,10 +352,16 @@ fn healthy_s3() -> Vec<Rule> {
                 .is_truncated(false)
                 .build()
         }),
-        mock!(Client::head_object).then_output(|| HeadObjectOutput::builder().last_modified(DateTime::from_secs(now() - 3_600)).build()),
+        mock!(Client::head_object).then_output(|| {
+            HeadObjectOutput::builder()
+                .last_modified(DateTime::from_secs(now() - 3_600))
+                .build()
+        }),
         // The ledger starts empty.
-        mock!(Client::get_object).then_http_response(|| s3_error(404, "NoSuchKey", "The specified key does not exist.")),
-        mock!(Client::put_object).then_output(|| PutObjectOutput::builder().e_tag("\"0f1e2d3c\"").build()),
+        mock!(Client::get_object)
+            .then_http_response(|| s3_error(404, "NoSuchKey", "The specified key does not exist.")),
+        mock!(Client::put_object)
+            .then_output(|| PutObjectOutput::builder().e_tag("\"0f1e2d3c\"").build()),
     ]
 }
 
@@ -289,10 +370,20 @@ fn healthy_events() -> Vec<Rule> {
     use aws_sdk_eventbridge::operation::list_targets_by_rule::ListTargetsByRuleOutput;
     use aws_sdk_eventbridge::types::{EcsParameters, RuleState, Target};
     use aws_sdk_eventbridge::Client;
-    let family_of = |rule: &str| if rule.contains("vod") { "vieweratlas-vod-collector" } else { "vieweratlas-analysis" };
+    let family_of = |rule: &str| {
+        if rule.contains("vod") {
+            "vieweratlas-vod-collector"
+        } else {
+            "vieweratlas-analysis"
+        }
+    };
     vec![
-        mock!(Client::describe_rule)
-            .then_compute_output(|req| DescribeRuleOutput::builder().name(req.name().unwrap_or_default()).state(RuleState::Enabled).build()),
+        mock!(Client::describe_rule).then_compute_output(|req| {
+            DescribeRuleOutput::builder()
+                .name(req.name().unwrap_or_default())
+                .state(RuleState::Enabled)
+                .build()
+        }),
         mock!(Client::list_targets_by_rule).then_compute_output(move |req| {
             let family = family_of(req.rule().unwrap_or_default());
             ListTargetsByRuleOutput::builder()
@@ -300,7 +391,12 @@ fn healthy_events() -> Vec<Rule> {
                     Target::builder()
                         .id("1")
                         .arn(format!("arn:aws:ecs:{REGION}:{ACCOUNT}:cluster/{CLUSTER}"))
-                        .ecs_parameters(EcsParameters::builder().task_definition_arn(td_arn(family)).build().expect("ecs parameters"))
+                        .ecs_parameters(
+                            EcsParameters::builder()
+                                .task_definition_arn(td_arn(family))
+                                .build()
+                                .expect("ecs parameters"),
+                        )
                         .build()
                         .expect("target"),
                 )
@@ -326,8 +422,12 @@ fn recording_publish(sink: Arc<Mutex<Vec<String>>>) -> Rule {
     use aws_sdk_sns::operation::publish::PublishOutput;
     use aws_sdk_sns::Client;
     mock!(Client::publish).then_compute_output(move |req| {
-        sink.lock().unwrap().push(req.message().unwrap_or_default().to_string());
-        PublishOutput::builder().message_id("11111111-2222-3333-4444-555555555555").build()
+        sink.lock()
+            .unwrap()
+            .push(req.message().unwrap_or_default().to_string());
+        PublishOutput::builder()
+            .message_id("11111111-2222-3333-4444-555555555555")
+            .build()
     })
 }
 
@@ -345,7 +445,10 @@ fn healthy() -> Mocks {
 }
 
 fn check<'a>(r: &'a Report, name: &str) -> &'a Check {
-    r.checks.iter().find(|c| c.name == name).unwrap_or_else(|| panic!("no check {name} in {:#?}", r.checks))
+    r.checks
+        .iter()
+        .find(|c| c.name == name)
+        .unwrap_or_else(|| panic!("no check {name} in {:#?}", r.checks))
 }
 
 /// The JSON report inside a published SNS message (message structure "json").
@@ -364,8 +467,13 @@ fn published_report(message: &str) -> Value {
 async fn freshness_run_reports_throttling_5xx_and_access_denied_as_check_errors() {
     let throttled = mock!(aws_sdk_ecs::Client::describe_services)
         .then_http_response(|| json_error(400, "ThrottlingException", "Rate exceeded"));
-    let s3_500 = mock!(aws_sdk_s3::Client::list_objects_v2)
-        .then_http_response(|| s3_error(500, "InternalError", "We encountered an internal error. Please try again."));
+    let s3_500 = mock!(aws_sdk_s3::Client::list_objects_v2).then_http_response(|| {
+        s3_error(
+            500,
+            "InternalError",
+            "We encountered an internal error. Please try again.",
+        )
+    });
     let denied = mock!(aws_sdk_cloudwatchlogs::Client::filter_log_events).then_http_response(|| {
         json_error(
             400,
@@ -382,15 +490,26 @@ async fn freshness_run_reports_throttling_5xx_and_access_denied_as_check_errors(
     let deps = mocks.deps().await;
 
     let started = Instant::now();
-    let report = run::handle(&deps, Function::FreshnessCheck, &sample_event("schedule-freshness.json"), RunOptions::default())
-        .await
-        .expect("the run completes and its report is published");
+    let report = run::handle(
+        &deps,
+        Function::FreshnessCheck,
+        &sample_event("schedule-freshness.json"),
+        RunOptions::default(),
+    )
+    .await
+    .expect("the run completes and its report is published");
     let took = started.elapsed();
 
-    assert!(matches!(report.outcome, Outcome::Failed | Outcome::Escalated), "{report:#?}");
+    assert!(
+        matches!(report.outcome, Outcome::Failed | Outcome::Escalated),
+        "{report:#?}"
+    );
     let service = check(&report, "collector_service_active");
     assert_eq!(service.status, CheckStatus::Error, "{service:?}");
-    assert!(service.detail.contains("ThrottlingException"), "{service:?}");
+    assert!(
+        service.detail.contains("ThrottlingException"),
+        "{service:?}"
+    );
     let snapshots = check(&report, "s3_snapshot_freshness");
     assert_eq!(snapshots.status, CheckStatus::Error, "{snapshots:?}");
     assert!(snapshots.detail.contains("InternalError"), "{snapshots:?}");
@@ -398,13 +517,36 @@ async fn freshness_run_reports_throttling_5xx_and_access_denied_as_check_errors(
     assert_eq!(logs.status, CheckStatus::Error, "{logs:?}");
     assert!(logs.detail.contains("AccessDeniedException"), "{logs:?}");
     // What could not be described is skipped, not guessed.
-    assert_eq!(check(&report, "collector_rollout").status, CheckStatus::Skipped);
-    assert_eq!(check(&report, "collector_running").status, CheckStatus::Skipped);
+    assert_eq!(
+        check(&report, "collector_rollout").status,
+        CheckStatus::Skipped
+    );
+    assert_eq!(
+        check(&report, "collector_running").status,
+        CheckStatus::Skipped
+    );
     // The unaffected checks still ran and passed.
-    for name in ["ecs_cluster_active", "task_definitions_resolve", "analysis_output_freshness", "schedule_targets_current"] {
-        assert_eq!(check(&report, name).status, CheckStatus::Pass, "{:?}", check(&report, name));
+    for name in [
+        "ecs_cluster_active",
+        "task_definitions_resolve",
+        "analysis_output_freshness",
+        "schedule_targets_current",
+    ] {
+        assert_eq!(
+            check(&report, name).status,
+            CheckStatus::Pass,
+            "{:?}",
+            check(&report, name)
+        );
     }
-    assert!(report.next_steps.iter().any(|s| s.contains("could not run")), "{:?}", report.next_steps);
+    assert!(
+        report
+            .next_steps
+            .iter()
+            .any(|s| s.contains("could not run")),
+        "{:?}",
+        report.next_steps
+    );
 
     // Throttling and 5xx are retried (3 attempts in all), access denied is not.
     assert_eq!(throttled.num_calls(), 3, "DescribeServices attempts");
@@ -414,14 +556,19 @@ async fn freshness_run_reports_throttling_5xx_and_access_denied_as_check_errors(
     let sent = published.lock().unwrap().clone();
     assert_eq!(sent.len(), 1, "one report published");
     assert_eq!(published_report(&sent[0])["outcome"], report.outcome.name());
-    println!("faults (a): outcome {}, {} checks in error, took {took:.2?}", report.outcome.name(), report.failing_checks().count());
+    println!(
+        "faults (a): outcome {}, {} checks in error, took {took:.2?}",
+        report.outcome.name(),
+        report.failing_checks().count()
+    );
 }
 
 /// (b) The report cannot be published: the run fails with `RunError::Publish`, naming the topic,
 /// so Lambda's retry and failure destination take over.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_publish_fails_the_invocation_and_names_the_topic() {
-    let sns_500 = mock!(aws_sdk_sns::Client::publish).then_http_response(|| query_error(500, "InternalError", "Internal failure"));
+    let sns_500 = mock!(aws_sdk_sns::Client::publish)
+        .then_http_response(|| query_error(500, "InternalError", "Internal failure"));
     let mut mocks = healthy();
     mocks.sns = vec![sns_500.clone()];
     let deps = mocks.deps().await;
@@ -430,17 +577,35 @@ async fn a_failed_publish_fails_the_invocation_and_names_the_topic() {
     // must publish, and touches no other service.
     let mut event = sample_event("alarm-eventbridge-snapshot-stalled.json");
     event["detail"]["state"]["value"] = "OK".into();
-    let err = run::handle(&deps, Function::AlarmResponder, &event, RunOptions::default())
-        .await
-        .expect_err("publishing failed, so the run must fail");
+    let err = run::handle(
+        &deps,
+        Function::AlarmResponder,
+        &event,
+        RunOptions::default(),
+    )
+    .await
+    .expect_err("publishing failed, so the run must fail");
     let text = err.to_string();
     assert!(text.contains(TOPIC), "{text}");
     assert!(text.contains("InternalError"), "{text}");
     assert!(!text.contains('\n'), "{text}");
-    assert!(!err.is_invalid_input(), "a publish failure is retryable, not bad input");
-    let RunError::Publish { report, .. } = err else { panic!("expected RunError::Publish, got {text}") };
-    assert_eq!(report.outcome, Outcome::Ignored, "the report is kept: {report:#?}");
-    assert_eq!(sns_500.num_calls(), 3, "Publish attempts (SDK retries, then Lambda's)");
+    assert!(
+        !err.is_invalid_input(),
+        "a publish failure is retryable, not bad input"
+    );
+    let RunError::Publish { report, .. } = err else {
+        panic!("expected RunError::Publish, got {text}")
+    };
+    assert_eq!(
+        report.outcome,
+        Outcome::Ignored,
+        "the report is kept: {report:#?}"
+    );
+    assert_eq!(
+        sns_500.num_calls(),
+        3,
+        "Publish attempts (SDK retries, then Lambda's)"
+    );
     println!("faults (b): {text}");
 }
 
@@ -448,8 +613,13 @@ async fn a_failed_publish_fails_the_invocation_and_names_the_topic() {
 /// `failed`, and the decision is still written to the ledger.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_update_service_is_reported_and_the_decision_is_still_recorded() {
-    let update_500 = mock!(aws_sdk_ecs::Client::update_service)
-        .then_http_response(|| json_error(500, "ServerException", "Service Unavailable. Please try again later."));
+    let update_500 = mock!(aws_sdk_ecs::Client::update_service).then_http_response(|| {
+        json_error(
+            500,
+            "ServerException",
+            "Service Unavailable. Please try again later.",
+        )
+    });
     let decisions = Arc::new(Mutex::new(Vec::<Value>::new()));
     let sink = decisions.clone();
     let decision_put = mock!(aws_sdk_s3::Client::put_object)
@@ -460,7 +630,9 @@ async fn a_failed_update_service_is_reported_and_the_decision_is_still_recorded(
                 Some(Ok(v)) => v,
                 other => panic!("decision body is not JSON: {other:?}"),
             });
-            aws_sdk_s3::operation::put_object::PutObjectOutput::builder().e_tag("\"d3c1510\"").build()
+            aws_sdk_s3::operation::put_object::PutObjectOutput::builder()
+                .e_tag("\"d3c1510\"")
+                .build()
         });
     let published = Arc::new(Mutex::new(Vec::new()));
     let mut mocks = healthy();
@@ -469,9 +641,14 @@ async fn a_failed_update_service_is_reported_and_the_decision_is_still_recorded(
     mocks.sns = vec![recording_publish(published.clone())];
     let deps = mocks.deps().await;
 
-    let report = run::handle(&deps, Function::RotationRedeploy, &sample_event("secret-update-oauth-token.json"), RunOptions::default())
-        .await
-        .expect("the run completes and its report is published");
+    let report = run::handle(
+        &deps,
+        Function::RotationRedeploy,
+        &sample_event("secret-update-oauth-token.json"),
+        RunOptions::default(),
+    )
+    .await
+    .expect("the run completes and its report is published");
 
     assert_eq!(report.outcome, Outcome::Failed, "{report:#?}");
     assert_eq!(report.actions.len(), 1, "{report:#?}");
@@ -480,7 +657,11 @@ async fn a_failed_update_service_is_reported_and_the_decision_is_still_recorded(
     assert_eq!(action.status, ActionStatus::Failed, "{action:?}");
     assert!(action.detail.contains("ServerException"), "{action:?}");
     assert!(!action.detail.contains("ledger write failed"), "{action:?}");
-    assert!(report.reason.contains("the action failed"), "{}", report.reason);
+    assert!(
+        report.reason.contains("the action failed"),
+        "{}",
+        report.reason
+    );
     assert!(!report.next_steps.is_empty());
 
     // The 5xx was retried within the SDK's bound, and the decision reached the ledger.
@@ -490,9 +671,19 @@ async fn a_failed_update_service_is_reported_and_the_decision_is_still_recorded(
     assert_eq!(d["status"], "failed", "{d:#}");
     assert_eq!(d["action"], "force_new_deployment");
     assert_eq!(d["target"], format!("service/{CLUSTER}/{COLLECTOR}"));
-    assert!(d["reason"].as_str().unwrap_or_default().contains("ServerException"), "{d:#}");
+    assert!(
+        d["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("ServerException"),
+        "{d:#}"
+    );
 
-    assert_eq!(published.lock().unwrap().len(), 1, "the failure is reported");
+    assert_eq!(
+        published.lock().unwrap().len(),
+        1,
+        "the failure is reported"
+    );
     println!("faults (c): {}", action.detail);
 }
 
@@ -508,9 +699,14 @@ async fn retries_of_a_503_are_bounded_to_three_attempts() {
     let deps = mocks.deps().await;
 
     let started = Instant::now();
-    let report = run::handle(&deps, Function::FreshnessCheck, &sample_event("schedule-freshness.json"), RunOptions::default())
-        .await
-        .expect("run");
+    let report = run::handle(
+        &deps,
+        Function::FreshnessCheck,
+        &sample_event("schedule-freshness.json"),
+        RunOptions::default(),
+    )
+    .await
+    .expect("run");
     let took = started.elapsed();
 
     assert_eq!(unavailable.num_calls(), 3, "DescribeClusters attempts");
@@ -520,7 +716,10 @@ async fn retries_of_a_503_are_bounded_to_three_attempts() {
     assert_eq!(report.outcome, Outcome::Failed, "{report:#?}");
     // Two backoffs of at most 1 s and 2 s (standard retry, jittered).
     assert!(took < Duration::from_secs(10), "took {took:?}");
-    println!("faults (d): DescribeClusters attempted {} times, run took {took:.2?}", unavailable.num_calls());
+    println!(
+        "faults (d): DescribeClusters attempted {} times, run took {took:.2?}",
+        unavailable.num_calls()
+    );
 }
 
 /// (d, continued) An endpoint that never answers: each call gives up within the operation timeout
@@ -534,12 +733,21 @@ async fn an_endpoint_that_never_answers_is_abandoned_within_the_operation_timeou
     let deps = mocks.deps().await;
 
     let started = Instant::now();
-    let report = run::handle(&deps, Function::FreshnessCheck, &sample_event("schedule-freshness.json"), RunOptions::default())
-        .await
-        .expect("run");
+    let report = run::handle(
+        &deps,
+        Function::FreshnessCheck,
+        &sample_event("schedule-freshness.json"),
+        RunOptions::default(),
+    )
+    .await
+    .expect("run");
     let took = started.elapsed();
 
-    for name in ["ecs_cluster_active", "task_definitions_resolve", "collector_service_active"] {
+    for name in [
+        "ecs_cluster_active",
+        "task_definitions_resolve",
+        "collector_service_active",
+    ] {
         let c = check(&report, name);
         assert_eq!(c.status, CheckStatus::Error, "{c:?}");
         assert!(c.detail.contains("timed out"), "{c:?}");
@@ -549,6 +757,9 @@ async fn an_endpoint_that_never_answers_is_abandoned_within_the_operation_timeou
     // attempted at most 3 times before its 12 s budget ran out; they run concurrently.
     let attempts = never.num_calls();
     assert!((5..=15).contains(&attempts), "{attempts} attempts");
-    assert!(took >= Duration::from_secs(4) && took < Duration::from_secs(16), "took {took:?}");
+    assert!(
+        took >= Duration::from_secs(4) && took < Duration::from_secs(16),
+        "took {took:?}"
+    );
     println!("faults (d, timeout): {attempts} ECS attempts, run took {took:.2?}");
 }

@@ -15,8 +15,8 @@
 //! - `parse(&value)` and `parse_str(&text)` agree on the kind of answer.
 //!
 //! Case budget: `AUTOHEAL_FUZZ_CASES` (default 20,000, a few seconds in debug) is split across the
-//! four tests below; `AUTOHEAL_FUZZ_CASES=1000000 cargo test -p autoheal --release --test
-//! fuzz_intake -- --nocapture` runs the million. Each test prints how many cases it ran.
+//! four tests below; `AUTOHEAL_FUZZ_CASES=1000000 cargo test -p autoheal --test fuzz_intake --
+//! --nocapture` runs the million (add `--release` for speed). Each test prints how many cases it ran.
 //! `PROPTEST_RNG_SEED=<u64>` makes a run reproducible; failures are shrunk and printed, and never
 //! persisted to files.
 
@@ -39,9 +39,11 @@ const DEFAULT_CASES: u64 = 20_000;
 
 fn total_cases() -> u64 {
     match std::env::var("AUTOHEAL_FUZZ_CASES") {
-        Ok(v) if !v.trim().is_empty() => {
-            v.trim().replace('_', "").parse().unwrap_or_else(|_| panic!("AUTOHEAL_FUZZ_CASES must be a whole number, got {v:?}"))
-        }
+        Ok(v) if !v.trim().is_empty() => v
+            .trim()
+            .replace('_', "")
+            .parse()
+            .unwrap_or_else(|_| panic!("AUTOHEAL_FUZZ_CASES must be a whole number, got {v:?}")),
         _ => DEFAULT_CASES,
     }
 }
@@ -52,7 +54,12 @@ fn share(tenths: u64) -> u32 {
     u32::try_from(n).expect("AUTOHEAL_FUZZ_CASES too large for one run")
 }
 
-const PREFIXES: [&str; 4] = ["event is not valid JSON", "event is not a JSON object", "unrecognised event", "malformed "];
+const PREFIXES: [&str; 4] = [
+    "event is not valid JSON",
+    "event is not a JSON object",
+    "unrecognised event",
+    "malformed ",
+];
 
 /// What the inputs turned into (proof the generator reaches past the first rejection), and every
 /// error message that spans lines.
@@ -72,7 +79,14 @@ struct Multiline {
     message: String,
 }
 
-const OK_NAMES: [&str; 6] = ["alarm", "schedule", "secret", "task", "deployment", "own-report"];
+const OK_NAMES: [&str; 6] = [
+    "alarm",
+    "schedule",
+    "secret",
+    "task",
+    "deployment",
+    "own-report",
+];
 const ERR_NAMES: [&str; 4] = ["not-json", "not-object", "unrecognised", "malformed"];
 
 impl Tally {
@@ -101,15 +115,30 @@ impl Tally {
     }
 
     fn multiline_count(&self) -> u64 {
-        self.multiline.lock().unwrap_or_else(|e| e.into_inner()).values().map(|m| m.count).sum()
+        self.multiline
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .map(|m| m.count)
+            .sum()
     }
 
     /// Multi-line messages are collected rather than failing the first case, so that one run names
     /// every code path that produces them (each with its shortest input) and the case count holds.
-    fn record_multiline(&self, r: &Result<Trigger, IntakeError>, msg: &str, input: &str, strings: &[String]) {
+    fn record_multiline(
+        &self,
+        r: &Result<Trigger, IntakeError>,
+        msg: &str,
+        input: &str,
+        strings: &[String],
+    ) {
         let class = format!("{} | {}", kind_of(r), template(msg, strings));
         let mut map = self.multiline.lock().unwrap_or_else(|e| e.into_inner());
-        let entry = map.entry(class).or_insert_with(|| Multiline { count: 0, input: input.to_string(), message: msg.to_string() });
+        let entry = map.entry(class).or_insert_with(|| Multiline {
+            count: 0,
+            input: input.to_string(),
+            message: msg.to_string(),
+        });
         entry.count += 1;
         if input.len() < entry.input.len() {
             entry.input = input.to_string();
@@ -120,20 +149,43 @@ impl Tally {
     fn multiline_report(&self) -> String {
         let map = self.multiline.lock().unwrap_or_else(|e| e.into_inner());
         map.iter()
-            .map(|(class, m)| format!("  [{} cases] {class}\n    shortest input: {}\n    message: {:?}", m.count, m.input, m.message))
+            .map(|(class, m)| {
+                format!(
+                    "  [{} cases] {class}\n    shortest input: {}\n    message: {:?}",
+                    m.count, m.input, m.message
+                )
+            })
             .collect::<Vec<_>>()
             .join("\n")
     }
 
     fn summary(&self) -> String {
-        let ok: Vec<String> = OK_NAMES.iter().enumerate().map(|(i, n)| format!("{n} {}", self.ok_count(i))).collect();
-        let err: Vec<String> = ERR_NAMES.iter().enumerate().map(|(i, n)| format!("{n} {}", self.err_count(i))).collect();
-        format!("ok: {}; err: {}; multi-line errors: {}", ok.join(", "), err.join(", "), self.multiline_count())
+        let ok: Vec<String> = OK_NAMES
+            .iter()
+            .enumerate()
+            .map(|(i, n)| format!("{n} {}", self.ok_count(i)))
+            .collect();
+        let err: Vec<String> = ERR_NAMES
+            .iter()
+            .enumerate()
+            .map(|(i, n)| format!("{n} {}", self.err_count(i)))
+            .collect();
+        format!(
+            "ok: {}; err: {}; multi-line errors: {}",
+            ok.join(", "),
+            err.join(", "),
+            self.multiline_count()
+        )
     }
 }
 
 /// Runs `cases` generated inputs through `test`, then prints and returns what happened.
-fn fuzz<S: Strategy>(name: &str, cases: u32, strategy: S, test: impl Fn(S::Value, &Tally) -> Result<(), TestCaseError>) -> Tally {
+fn fuzz<S: Strategy>(
+    name: &str,
+    cases: u32,
+    strategy: S,
+    test: impl Fn(S::Value, &Tally) -> Result<(), TestCaseError>,
+) -> Tally {
     let config = Config {
         cases,
         // Nothing is written next to the sources; a failure prints its shrunk input instead.
@@ -149,11 +201,23 @@ fn fuzz<S: Strategy>(name: &str, cases: u32, strategy: S, test: impl Fn(S::Value
         test(input, &tally)
     });
     let ran = tally.cases.load(Ordering::Relaxed);
-    println!("fuzz_intake {name}: {ran} inputs run ({cases} cases required) in {:.2?}; {}", started.elapsed(), tally.summary());
+    println!(
+        "fuzz_intake {name}: {ran} inputs run ({cases} cases required) in {:.2?}, {}; {}",
+        started.elapsed(),
+        if result.is_ok() {
+            "no panic and no failed property"
+        } else {
+            "FAILED (see below)"
+        },
+        tally.summary()
+    );
     if let Err(e) = result {
         panic!("{name}: {e}");
     }
-    assert!(ran >= u64::from(cases), "{name}: ran {ran} of {cases} cases");
+    assert!(
+        ran >= u64::from(cases),
+        "{name}: ran {ran} of {cases} cases"
+    );
     let multiline = tally.multiline_count();
     assert!(
         multiline == 0,
@@ -167,16 +231,27 @@ fn fuzz<S: Strategy>(name: &str, cases: u32, strategy: S, test: impl Fn(S::Value
 // The properties
 // ---------------------------------------------------------------------------------------------
 
-fn check_result(input: &str, strings: &[String], r: &Result<Trigger, IntakeError>, tally: &Tally) -> Result<(), TestCaseError> {
+fn check_result(
+    input: &str,
+    strings: &[String],
+    r: &Result<Trigger, IntakeError>,
+    tally: &Tally,
+) -> Result<(), TestCaseError> {
     match r {
         Ok(t) => {
             let rf = t.reference();
-            prop_assert!(!rf.id.is_empty(), "trigger with an empty id from {input}: {t:?}");
+            prop_assert!(
+                !rf.id.is_empty(),
+                "trigger with an empty id from {input}: {t:?}"
+            );
         }
         Err(e) => {
             let msg = e.to_string();
             prop_assert!(!msg.trim().is_empty(), "empty error message for {input}");
-            prop_assert!(PREFIXES.iter().any(|p| msg.starts_with(p)), "error message has no IntakeError prefix: {msg:?}\ninput: {input}");
+            prop_assert!(
+                PREFIXES.iter().any(|p| msg.starts_with(p)),
+                "error message has no IntakeError prefix: {msg:?}\ninput: {input}"
+            );
             if msg.contains('\n') || msg.contains('\r') {
                 tally.record_multiline(r, &msg, input, strings);
             }
@@ -219,7 +294,11 @@ fn strings_of(v: &Value) -> Vec<String> {
 /// The code path behind a message: its fixed text up to the first part taken from the input (a
 /// string of the input that holds a line break, or a quoted or parenthesised detail).
 fn template(msg: &str, strings: &[String]) -> String {
-    let from_input = strings.iter().filter(|s| s.contains(['\n', '\r'])).filter_map(|s| msg.find(s.as_str())).min();
+    let from_input = strings
+        .iter()
+        .filter(|s| s.contains(['\n', '\r']))
+        .filter_map(|s| msg.find(s.as_str()))
+        .min();
     let detail = msg.find(['(', '`']);
     let cut = match (from_input, detail) {
         (Some(i), Some(d)) if d < i => d,
@@ -249,7 +328,9 @@ fn check_text(text: &str, tally: &Tally) -> Result<(), TestCaseError> {
     let r = parse_str(text);
     tally.record(&r);
     let strings = match &r {
-        Err(e) if e.to_string().contains(['\n', '\r']) => serde_json::from_str::<Value>(text).map(|v| strings_of(&v)).unwrap_or_default(),
+        Err(e) if e.to_string().contains(['\n', '\r']) => serde_json::from_str::<Value>(text)
+            .map(|v| strings_of(&v))
+            .unwrap_or_default(),
         _ => Vec::new(),
     };
     check_result(&shorten(text), &strings, &r, tally)
@@ -268,7 +349,12 @@ fn check_value(v: &Value, tally: &Tally) -> Result<(), TestCaseError> {
     // Counted once (from the text); checked again for the other entry point.
     let quiet = Tally::default();
     check_result(&shorten(&text), &strings, &from_value, &quiet)?;
-    prop_assert_eq!(kind_of(&from_value), kind_of(&from_text), "parse and parse_str disagree on {}", shorten(&text));
+    prop_assert_eq!(
+        kind_of(&from_value),
+        kind_of(&from_text),
+        "parse and parse_str disagree on {}",
+        shorten(&text)
+    );
     Ok(())
 }
 
@@ -277,7 +363,10 @@ fn shorten(s: &str) -> String {
     if s.len() <= 2000 {
         s.to_string()
     } else {
-        let cut = (0..=2000).rev().find(|i| s.is_char_boundary(*i)).unwrap_or(0);
+        let cut = (0..=2000)
+            .rev()
+            .find(|i| s.is_char_boundary(*i))
+            .unwrap_or(0);
         format!("{}… ({} bytes)", &s[..cut], s.len())
     }
 }
@@ -295,13 +384,26 @@ fn samples() -> &'static [(String, Value)] {
             .map(|entry| entry.expect("directory entry").path())
             .filter(|p| p.extension().is_some_and(|x| x == "json"))
             .map(|p| {
-                let text = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
-                let v: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
-                (p.file_name().unwrap_or_default().to_string_lossy().into_owned(), v)
+                let text =
+                    std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+                let v: Value =
+                    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+                (
+                    p.file_name()
+                        .unwrap_or_default()
+                        .to_string_lossy()
+                        .into_owned(),
+                    v,
+                )
             })
             .collect();
         out.sort_by(|a, b| a.0.cmp(&b.0));
-        assert_eq!(out.len(), 8, "expected the 8 sample events in {}", dir.display());
+        assert_eq!(
+            out.len(),
+            8,
+            "expected the 8 sample events in {}",
+            dir.display()
+        );
         out
     })
 }
@@ -312,31 +414,149 @@ fn samples() -> &'static [(String, Value)] {
 
 /// Strings intake looks for or compares against, and strings that tend to break things.
 const DICT: &[&str] = &[
-    "", " ", "\n", "\r\n", "\t", "\0", "\u{2028}", "\"", "\\", "{", "[]", "{}", "null", "true", "0", "-1", "1e999",
-    "é", "日本", "🦀", "\u{feff}", "\u{7f}",
+    "",
+    " ",
+    "\n",
+    "\r\n",
+    "\t",
+    "\0",
+    "\u{2028}",
+    "\"",
+    "\\",
+    "{",
+    "[]",
+    "{}",
+    "null",
+    "true",
+    "0",
+    "-1",
+    "1e999",
+    "é",
+    "日本",
+    "🦀",
+    "\u{feff}",
+    "\u{7f}",
     // keys
-    "Records", "detail-type", "source", "id", "detail", "resources", "time", "alarmData", "alarmArn", "AlarmName",
-    "AlarmArn", "NewStateValue", "OldStateValue", "StateChangeTime", "Trigger", "Metrics", "AlarmRule",
-    "EventSource", "eventSource", "Sns", "MessageId", "Message", "Subject", "MessageAttributes", "autoheal_report",
-    "playbook", "outcome", "trigger", "alarmName", "state", "value", "timestamp", "reason", "previousState",
-    "configuration", "metrics", "metricStat", "metric", "namespace", "name", "alarmRule", "description",
-    "eventName", "eventTime", "errorCode", "requestParameters", "responseElements", "additionalEventData",
-    "arn", "aRN", "ARN", "secretId", "SecretId", "versionId", "VersionId", "clientRequestToken",
-    "taskArn", "taskDefinitionArn", "lastStatus", "group", "containers", "exitCode", "stopCode", "startedAt",
-    "stoppedAt", "clusterArn", "deploymentId", "eventType", "updatedAt",
+    "Records",
+    "detail-type",
+    "source",
+    "id",
+    "detail",
+    "resources",
+    "time",
+    "alarmData",
+    "alarmArn",
+    "AlarmName",
+    "AlarmArn",
+    "NewStateValue",
+    "OldStateValue",
+    "StateChangeTime",
+    "Trigger",
+    "Metrics",
+    "AlarmRule",
+    "EventSource",
+    "eventSource",
+    "Sns",
+    "MessageId",
+    "Message",
+    "Subject",
+    "MessageAttributes",
+    "autoheal_report",
+    "playbook",
+    "outcome",
+    "trigger",
+    "alarmName",
+    "state",
+    "value",
+    "timestamp",
+    "reason",
+    "previousState",
+    "configuration",
+    "metrics",
+    "metricStat",
+    "metric",
+    "namespace",
+    "name",
+    "alarmRule",
+    "description",
+    "eventName",
+    "eventTime",
+    "errorCode",
+    "requestParameters",
+    "responseElements",
+    "additionalEventData",
+    "arn",
+    "aRN",
+    "ARN",
+    "secretId",
+    "SecretId",
+    "versionId",
+    "VersionId",
+    "clientRequestToken",
+    "taskArn",
+    "taskDefinitionArn",
+    "lastStatus",
+    "group",
+    "containers",
+    "exitCode",
+    "stopCode",
+    "startedAt",
+    "stoppedAt",
+    "clusterArn",
+    "deploymentId",
+    "eventType",
+    "updatedAt",
     // values
-    "ALARM", "OK", "INSUFFICIENT_DATA", "alarm", "aws:sns", "aws:sqs", "aws.cloudwatch", "aws.ecs", "aws.events",
-    "aws.secretsmanager", "aws.ec2", "Scheduled Event", "CloudWatch Alarm State Change", "ECS Task State Change",
-    "ECS Deployment State Change", "AWS API Call via CloudTrail", "AWS Service Event via CloudTrail",
-    "UpdateSecret", "PutSecretValue", "RotationSucceeded", "RotationFailed", "DeleteSecret", "STOPPED", "RUNNING",
-    "SERVICE_DEPLOYMENT_FAILED", "family:", "family:vieweratlas-analysis",
-    "arn:aws:events:us-east-1:1:rule/", "arn:aws:events:us-east-1:1:rule/vieweratlas-autoheal-daily",
-    "arn:aws:ecs:us-east-1:1:service/", "arn:aws:ecs:us-east-1:1:service/c/", "arn:aws:ecs:us-east-1:1:service/vieweratlas-collector",
-    "arn:aws:ecs:us-east-1:1:task-definition/", "arn:aws:ecs:us-east-1:1:task-definition/f:", "arn:aws:ecs:us-east-1:1:task-definition/f:99999999999",
-    "arn:aws:secretsmanager:us-east-1:1:secret:", "arn:aws:secretsmanager:us-east-1:1:secret:vieweratlas/twitch/oauth_token-Ab12Cd",
-    "arn:aws:cloudwatch:us-east-1:1:alarm:", ":", "/", "//", "::",
-    "2026-11-28T10:15:00Z", "2026-11-28T10:15:00.121+0000", "2026-02-30T25:61:61Z", "9999-12-31T23:59:59Z",
-    "0000-00-00T00:00:00Z", "-2026-11-28T10:15:00Z", "2026-11-28", "1764324900",
+    "ALARM",
+    "OK",
+    "INSUFFICIENT_DATA",
+    "alarm",
+    "aws:sns",
+    "aws:sqs",
+    "aws.cloudwatch",
+    "aws.ecs",
+    "aws.events",
+    "aws.secretsmanager",
+    "aws.ec2",
+    "Scheduled Event",
+    "CloudWatch Alarm State Change",
+    "ECS Task State Change",
+    "ECS Deployment State Change",
+    "AWS API Call via CloudTrail",
+    "AWS Service Event via CloudTrail",
+    "UpdateSecret",
+    "PutSecretValue",
+    "RotationSucceeded",
+    "RotationFailed",
+    "DeleteSecret",
+    "STOPPED",
+    "RUNNING",
+    "SERVICE_DEPLOYMENT_FAILED",
+    "family:",
+    "family:vieweratlas-analysis",
+    "arn:aws:events:us-east-1:1:rule/",
+    "arn:aws:events:us-east-1:1:rule/vieweratlas-autoheal-daily",
+    "arn:aws:ecs:us-east-1:1:service/",
+    "arn:aws:ecs:us-east-1:1:service/c/",
+    "arn:aws:ecs:us-east-1:1:service/vieweratlas-collector",
+    "arn:aws:ecs:us-east-1:1:task-definition/",
+    "arn:aws:ecs:us-east-1:1:task-definition/f:",
+    "arn:aws:ecs:us-east-1:1:task-definition/f:99999999999",
+    "arn:aws:secretsmanager:us-east-1:1:secret:",
+    "arn:aws:secretsmanager:us-east-1:1:secret:vieweratlas/twitch/oauth_token-Ab12Cd",
+    "arn:aws:cloudwatch:us-east-1:1:alarm:",
+    ":",
+    "/",
+    "//",
+    "::",
+    "2026-11-28T10:15:00Z",
+    "2026-11-28T10:15:00.121+0000",
+    "2026-02-30T25:61:61Z",
+    "9999-12-31T23:59:59Z",
+    "0000-00-00T00:00:00Z",
+    "-2026-11-28T10:15:00Z",
+    "2026-11-28",
+    "1764324900",
 ];
 
 fn arb_string() -> impl Strategy<Value = String> + Clone {
@@ -353,8 +573,11 @@ fn arb_number() -> impl Strategy<Value = Value> + Clone {
     prop_oneof![
         any::<i64>().prop_map(Value::from),
         any::<u64>().prop_map(Value::from),
-        prop::sample::select(&[0i64, 1, -1, 7, 300, 1_764_324_900, i64::MIN, i64::MAX][..]).prop_map(Value::from),
-        any::<f64>().prop_map(|f| Number::from_f64(f).map(Value::Number).unwrap_or(Value::Null)),
+        prop::sample::select(&[0i64, 1, -1, 7, 300, 1_764_324_900, i64::MIN, i64::MAX][..])
+            .prop_map(Value::from),
+        any::<f64>().prop_map(|f| Number::from_f64(f)
+            .map(Value::Number)
+            .unwrap_or(Value::Null)),
     ]
 }
 
@@ -368,7 +591,8 @@ fn arb_json() -> impl Strategy<Value = Value> + Clone {
     leaf.prop_recursive(4, 48, 6, |inner| {
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
-            prop::collection::vec((arb_string(), inner), 0..6).prop_map(|kv| Value::Object(kv.into_iter().collect::<Map<_, _>>())),
+            prop::collection::vec((arb_string(), inner), 0..6)
+                .prop_map(|kv| Value::Object(kv.into_iter().collect::<Map<_, _>>())),
         ]
     })
 }
@@ -376,29 +600,79 @@ fn arb_json() -> impl Strategy<Value = Value> + Clone {
 /// One mutation. Node and key choices are indices taken modulo what exists when the op applies.
 #[derive(Debug, Clone)]
 enum Op {
-    DeleteKey { node: usize, key: usize },
+    DeleteKey {
+        node: usize,
+        key: usize,
+    },
     /// Replace a value with one of another type: 0 null, 1 number, 2 string, 3 array, 4 object.
-    Retype { node: usize, kind: u8, payload: Value, text: String },
-    Replace { node: usize, with: Value },
-    InsertKey { node: usize, key: String, value: Value },
-    Truncate { node: usize, at: usize },
+    Retype {
+        node: usize,
+        kind: u8,
+        payload: Value,
+        text: String,
+    },
+    Replace {
+        node: usize,
+        with: Value,
+    },
+    InsertKey {
+        node: usize,
+        key: String,
+        value: Value,
+    },
+    Truncate {
+        node: usize,
+        at: usize,
+    },
     /// Set a dispatch field (every occurrence of the key) to a random string.
-    SetField { field: usize, to: String },
+    SetField {
+        field: usize,
+        to: String,
+    },
     /// Set any string to a string intake cares about.
-    SetString { node: usize, to: String },
+    SetString {
+        node: usize,
+        to: String,
+    },
     /// A nested value becomes its own JSON text (double encoding), or JSON text its value.
-    Stringify { node: usize },
-    Unstringify { node: usize },
+    Stringify {
+        node: usize,
+    },
+    Unstringify {
+        node: usize,
+    },
     /// Arrays gain a copy of an element (e.g. two SNS records) or lose all elements.
-    DuplicateElement { node: usize },
-    Empty { node: usize },
+    DuplicateElement {
+        node: usize,
+    },
+    Empty {
+        node: usize,
+    },
     /// A value is wrapped in an array.
-    WrapInArray { node: usize },
+    WrapInArray {
+        node: usize,
+    },
 }
 
 const DISPATCH_FIELDS: &[&str] = &[
-    "detail-type", "source", "eventName", "value", "NewStateValue", "OldStateValue", "EventSource", "lastStatus",
-    "id", "MessageId", "alarmName", "AlarmName", "arn", "secretId", "SecretId", "errorCode", "versionId", "Message",
+    "detail-type",
+    "source",
+    "eventName",
+    "value",
+    "NewStateValue",
+    "OldStateValue",
+    "EventSource",
+    "lastStatus",
+    "id",
+    "MessageId",
+    "alarmName",
+    "AlarmName",
+    "arn",
+    "secretId",
+    "SecretId",
+    "errorCode",
+    "versionId",
+    "Message",
 ];
 
 fn arb_op() -> impl Strategy<Value = Op> {
@@ -462,7 +736,12 @@ fn arb_mutated() -> impl Strategy<Value = Mutated> {
         prop::collection::vec(arb_op(), 0..6),
         prop::option::weighted(0.2, arb_sns_wrap()),
     )
-        .prop_map(|(sample, open_message, ops, wrap)| Mutated { sample, open_message, ops, wrap })
+        .prop_map(|(sample, open_message, ops, wrap)| Mutated {
+            sample,
+            open_message,
+            ops,
+            wrap,
+        })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -518,7 +797,10 @@ fn at_mut<'a>(v: &'a mut Value, p: &[Seg]) -> Option<&'a mut Value> {
 
 /// The `sel`-th (modulo) node that satisfies `pred`.
 fn pick(v: &mut Value, sel: usize, pred: impl Fn(&Value) -> bool) -> Option<&mut Value> {
-    let candidates: Vec<Vec<Seg>> = paths(v).into_iter().filter(|p| at(v, p).is_some_and(&pred)).collect();
+    let candidates: Vec<Vec<Seg>> = paths(v)
+        .into_iter()
+        .filter(|p| at(v, p).is_some_and(&pred))
+        .collect();
     if candidates.is_empty() {
         return None;
     }
@@ -558,13 +840,20 @@ fn value_of_type(kind: u8, payload: &Value, text: &str) -> Value {
 fn apply(v: &mut Value, op: &Op) {
     match op {
         Op::DeleteKey { node, key } => {
-            if let Some(Value::Object(m)) = pick(v, *node, |n| n.as_object().is_some_and(|m| !m.is_empty())) {
+            if let Some(Value::Object(m)) =
+                pick(v, *node, |n| n.as_object().is_some_and(|m| !m.is_empty()))
+            {
                 if let Some(k) = m.keys().nth(key % m.len()).cloned() {
                     m.remove(&k);
                 }
             }
         }
-        Op::Retype { node, kind, payload, text } => {
+        Op::Retype {
+            node,
+            kind,
+            payload,
+            text,
+        } => {
             if let Some(n) = pick(v, *node, |_| true) {
                 let mut k = *kind % 5;
                 if k == type_index(n) {
@@ -584,7 +873,9 @@ fn apply(v: &mut Value, op: &Op) {
             }
         }
         Op::Truncate { node, at } => {
-            if let Some(Value::String(s)) = pick(v, *node, |n| n.as_str().is_some_and(|s| !s.is_empty())) {
+            if let Some(Value::String(s)) =
+                pick(v, *node, |n| n.as_str().is_some_and(|s| !s.is_empty()))
+            {
                 let chars = s.chars().count();
                 let keep = at % chars;
                 *s = s.chars().take(keep).collect();
@@ -605,14 +896,22 @@ fn apply(v: &mut Value, op: &Op) {
             }
         }
         Op::Unstringify { node } => {
-            if let Some(n) = pick(v, *node, |n| n.as_str().is_some_and(|s| serde_json::from_str::<Value>(s).is_ok())) {
-                if let Some(parsed) = n.as_str().and_then(|s| serde_json::from_str::<Value>(s).ok()) {
+            if let Some(n) = pick(v, *node, |n| {
+                n.as_str()
+                    .is_some_and(|s| serde_json::from_str::<Value>(s).is_ok())
+            }) {
+                if let Some(parsed) = n
+                    .as_str()
+                    .and_then(|s| serde_json::from_str::<Value>(s).ok())
+                {
                     *n = parsed;
                 }
             }
         }
         Op::DuplicateElement { node } => {
-            if let Some(Value::Array(a)) = pick(v, *node, |n| n.as_array().is_some_and(|a| !a.is_empty())) {
+            if let Some(Value::Array(a)) =
+                pick(v, *node, |n| n.as_array().is_some_and(|a| !a.is_empty()))
+            {
                 let first = a[0].clone();
                 a.push(first);
             }
@@ -651,7 +950,12 @@ fn set_everywhere(v: &mut Value, key: &str, to: &str) {
 }
 
 fn message_path() -> Vec<Seg> {
-    vec![Seg::Key("Records".into()), Seg::Idx(0), Seg::Key("Sns".into()), Seg::Key("Message".into())]
+    vec![
+        Seg::Key("Records".into()),
+        Seg::Idx(0),
+        Seg::Key("Sns".into()),
+        Seg::Key("Message".into()),
+    ]
 }
 
 fn wrap_sns(event: Value, w: &SnsWrap) -> Value {
@@ -677,7 +981,10 @@ fn build(m: &Mutated) -> Value {
     let mut v = samples()[m.sample % samples().len()].1.clone();
     let opened = m.open_message
         && match at_mut(&mut v, &message_path()) {
-            Some(msg) => match msg.as_str().and_then(|s| serde_json::from_str::<Value>(s).ok()) {
+            Some(msg) => match msg
+                .as_str()
+                .and_then(|s| serde_json::from_str::<Value>(s).ok())
+            {
                 Some(inner) => {
                     *msg = inner;
                     true
@@ -719,8 +1026,21 @@ fn arb_byte_op() -> impl Strategy<Value = ByteOp> {
     prop_oneof![
         (idx, 1u8..=255).prop_map(|(at, bits)| ByteOp::Flip { at, bits }),
         (idx, 1usize..16).prop_map(|(at, len)| ByteOp::Delete { at, len }),
-        (idx, prop::collection::vec(any::<u8>(), 1..8)).prop_map(|(at, bytes)| ByteOp::Insert { at, bytes }),
-        (idx, prop_oneof![Just("\"".to_string()), Just(",".to_string()), Just("}".to_string()), Just("]".to_string()), Just("\\u0000".to_string()), Just("\\ud800".to_string()), Just("1e400".to_string()), arb_string()])
+        (idx, prop::collection::vec(any::<u8>(), 1..8))
+            .prop_map(|(at, bytes)| ByteOp::Insert { at, bytes }),
+        (
+            idx,
+            prop_oneof![
+                Just("\"".to_string()),
+                Just(",".to_string()),
+                Just("}".to_string()),
+                Just("]".to_string()),
+                Just("\\u0000".to_string()),
+                Just("\\ud800".to_string()),
+                Just("1e400".to_string()),
+                arb_string()
+            ]
+        )
             .prop_map(|(at, text)| ByteOp::InsertText { at, text }),
         idx.prop_map(|at| ByteOp::Truncate { at }),
         (idx, 1usize..64).prop_map(|(at, len)| ByteOp::Duplicate { at, len }),
@@ -772,31 +1092,54 @@ fn arb_raw_text() -> impl Strategy<Value = String> {
 #[test]
 fn mutated_sample_events_never_panic_and_errors_are_one_line() {
     let cases = share(5);
-    let tally = fuzz("mutated sample events", cases, arb_mutated(), |m, tally| check_value(&build(&m), tally));
+    let tally = fuzz("mutated sample events", cases, arb_mutated(), |m, tally| {
+        check_value(&build(&m), tally)
+    });
     if cases >= 2_000 {
         // The mutations must leave enough intact to reach every trigger kind and the field-level
         // checks, not only the top-level rejections.
         for (i, n) in OK_NAMES.iter().enumerate() {
-            assert!(tally.ok_count(i) > 0, "no mutated event parsed as {n}: {}", tally.summary());
+            assert!(
+                tally.ok_count(i) > 0,
+                "no mutated event parsed as {n}: {}",
+                tally.summary()
+            );
         }
         for (i, n) in ERR_NAMES.iter().enumerate().skip(1) {
-            assert!(tally.err_count(i) > 0, "no mutated event was rejected as {n}: {}", tally.summary());
+            assert!(
+                tally.err_count(i) > 0,
+                "no mutated event was rejected as {n}: {}",
+                tally.summary()
+            );
         }
     }
 }
 
 #[test]
 fn damaged_event_text_never_panics() {
-    let strategy = (0..8usize, prop::bool::ANY, prop::collection::vec(arb_byte_op(), 1..5));
-    fuzz("damaged event text", share(2), strategy, |(sample, pretty, ops), tally| {
-        let v = &samples()[sample].1;
-        let text = if pretty { serde_json::to_string_pretty(v).unwrap_or_default() } else { v.to_string() };
-        let mut bytes = text.into_bytes();
-        for op in &ops {
-            damage(&mut bytes, op);
-        }
-        check_text(&String::from_utf8_lossy(&bytes), tally)
-    });
+    let strategy = (
+        0..8usize,
+        prop::bool::ANY,
+        prop::collection::vec(arb_byte_op(), 1..5),
+    );
+    fuzz(
+        "damaged event text",
+        share(2),
+        strategy,
+        |(sample, pretty, ops), tally| {
+            let v = &samples()[sample].1;
+            let text = if pretty {
+                serde_json::to_string_pretty(v).unwrap_or_default()
+            } else {
+                v.to_string()
+            };
+            let mut bytes = text.into_bytes();
+            for op in &ops {
+                damage(&mut bytes, op);
+            }
+            check_text(&String::from_utf8_lossy(&bytes), tally)
+        },
+    );
 }
 
 #[test]
@@ -804,37 +1147,60 @@ fn random_json_values_never_panic() {
     // Half the objects get one of the keys intake dispatches on, so the shape parsers see them.
     let strategy = (
         arb_json(),
-        prop::option::of((prop::sample::select(&["Records", "detail-type", "alarmData", "AlarmName"][..]), arb_json())),
+        prop::option::of((
+            prop::sample::select(&["Records", "detail-type", "alarmData", "AlarmName"][..]),
+            arb_json(),
+        )),
     );
-    fuzz("random JSON values", share(2), strategy, |(mut v, key), tally| {
-        if let (Value::Object(m), Some((k, x))) = (&mut v, key) {
-            m.insert(k.to_string(), x);
-            if k == "AlarmName" {
-                m.entry("NewStateValue").or_insert(json!("ALARM"));
+    fuzz(
+        "random JSON values",
+        share(2),
+        strategy,
+        |(mut v, key), tally| {
+            if let (Value::Object(m), Some((k, x))) = (&mut v, key) {
+                m.insert(k.to_string(), x);
+                if k == "AlarmName" {
+                    m.entry("NewStateValue").or_insert(json!("ALARM"));
+                }
             }
-        }
-        check_value(&v, tally)
-    });
+            check_value(&v, tally)
+        },
+    );
 }
 
 #[test]
 fn random_bytes_never_panic() {
-    fuzz("random bytes", share(1), arb_raw_text(), |text, tally| check_text(&text, tally));
+    fuzz("random bytes", share(1), arb_raw_text(), |text, tally| {
+        check_text(&text, tally)
+    });
 }
 
 #[test]
 fn the_generators_start_from_valid_samples() {
     // Sanity check of the harness itself: no ops, no wrap → every sample parses.
     for i in 0..8 {
-        let v = build(&Mutated { sample: i, open_message: true, ops: vec![], wrap: None });
+        let v = build(&Mutated {
+            sample: i,
+            open_message: true,
+            ops: vec![],
+            wrap: None,
+        });
         assert_eq!(v, samples()[i].1, "{}", samples()[i].0);
         parse(&v).unwrap_or_else(|e| panic!("{}: {e}", samples()[i].0));
         // Wrapped in SNS, EventBridge events keep parsing (the alarm notification samples do too).
-        let w = SnsWrap { event_source: "aws:sns".into(), message_id: "m-1".into(), subject: None, own_report_attribute: false, records: 1 };
+        let w = SnsWrap {
+            event_source: "aws:sns".into(),
+            message_id: "m-1".into(),
+            subject: None,
+            own_report_attribute: false,
+            records: 1,
+        };
         let wrapped = wrap_sns(v.clone(), &w);
         if v.get("detail-type").is_some() {
             let a = parse(&v).unwrap().reference();
-            let b = parse(&wrapped).unwrap_or_else(|e| panic!("{} in SNS: {e}", samples()[i].0)).reference();
+            let b = parse(&wrapped)
+                .unwrap_or_else(|e| panic!("{} in SNS: {e}", samples()[i].0))
+                .reference();
             assert_eq!((a.kind, a.id), (b.kind, b.id));
         }
     }

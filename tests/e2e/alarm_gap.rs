@@ -6,14 +6,25 @@ use serde_json::{json, Value};
 
 fn daily() -> Value {
     let mut ev = sample_event("schedule-freshness.json");
-    ev["resources"] = json!(["arn:aws:events:us-east-1:123456789012:rule/vieweratlas-autoheal-daily"]);
+    ev["resources"] =
+        json!(["arn:aws:events:us-east-1:123456789012:rule/vieweratlas-autoheal-daily"]);
     ev["id"] = json!("daily-1");
     ev
 }
 
 async fn run_daily(world: &World) -> Value {
     let deps = world.deps().await;
-    serde_json::to_value(run::handle(&deps, Function::FreshnessCheck, &daily(), RunOptions::default()).await.unwrap()).unwrap()
+    serde_json::to_value(
+        run::handle(
+            &deps,
+            Function::FreshnessCheck,
+            &daily(),
+            RunOptions::default(),
+        )
+        .await
+        .unwrap(),
+    )
+    .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -22,31 +33,73 @@ async fn intact_alarms_pass_and_the_report_is_the_test_message() {
     let r = run_daily(&world).await;
     assert_eq!(r["playbook"], "alarm-gap");
     assert_eq!(r["outcome"], "healthy", "{r:#}");
-    assert_eq!(r["checks"].as_array().unwrap().iter().filter(|c| c["name"] == "alarm_defined" && c["status"] == "pass").count(), 3);
+    assert_eq!(
+        r["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["name"] == "alarm_defined" && c["status"] == "pass")
+            .count(),
+        3
+    );
     let p = world.published();
-    assert_eq!(p.len(), 1, "the daily report is published even when healthy: it is the SNS test message");
-    assert_eq!(p[0].attributes.get("playbook").map(String::as_str), Some("alarm-gap"));
+    assert_eq!(
+        p.len(),
+        1,
+        "the daily report is published even when healthy: it is the SNS test message"
+    );
+    assert_eq!(
+        p[0].attributes.get("playbook").map(String::as_str),
+        Some("alarm-gap")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deleted_and_altered_alarms_are_recreated_from_their_definitions() {
     let world = World::healthy();
-    world.emulator.post("/_world/scenario", &json!({"name": "alarm-tamper", "args": {}}));
+    world.emulator.post(
+        "/_world/scenario",
+        &json!({"name": "alarm-tamper", "args": {}}),
+    );
     let before = world.state()["alarms"].clone();
-    assert!(before.get("ViewerAtlas-Collector-Snapshot-Stalled").is_none());
-    assert_eq!(before["ViewerAtlas-Collector-Error-Spike"]["threshold"], 200.0);
+    assert!(before
+        .get("ViewerAtlas-Collector-Snapshot-Stalled")
+        .is_none());
+    assert_eq!(
+        before["ViewerAtlas-Collector-Error-Spike"]["threshold"],
+        200.0
+    );
     let r = run_daily(&world).await;
     assert_eq!(r["outcome"], "remediated", "{r:#}");
     assert_eq!(world.calls("PutMetricAlarm"), 2);
     let after = world.state()["alarms"].clone();
-    assert_eq!(after["ViewerAtlas-Collector-Snapshot-Stalled"]["threshold"], 1.0);
-    assert_eq!(after["ViewerAtlas-Collector-Error-Spike"]["threshold"], 20.0);
-    assert_eq!(after["ViewerAtlas-Collector-Error-Spike"]["actions"], json!([autoheal_tests::TOPIC_ARN]));
+    assert_eq!(
+        after["ViewerAtlas-Collector-Snapshot-Stalled"]["threshold"],
+        1.0
+    );
+    assert_eq!(
+        after["ViewerAtlas-Collector-Error-Spike"]["threshold"],
+        20.0
+    );
+    assert_eq!(
+        after["ViewerAtlas-Collector-Error-Spike"]["actions"],
+        json!([autoheal_tests::TOPIC_ARN])
+    );
     // Fixed now: the next daily run finds nothing to do.
     let mut again = daily();
     again["id"] = json!("daily-2");
     let deps = world.deps().await;
-    let r2 = serde_json::to_value(run::handle(&deps, Function::FreshnessCheck, &again, RunOptions::default()).await.unwrap()).unwrap();
+    let r2 = serde_json::to_value(
+        run::handle(
+            &deps,
+            Function::FreshnessCheck,
+            &again,
+            RunOptions::default(),
+        )
+        .await
+        .unwrap(),
+    )
+    .unwrap();
     assert_eq!(r2["outcome"], "healthy", "{r2:#}");
     assert_eq!(world.calls("PutMetricAlarm"), 2);
 }

@@ -32,19 +32,35 @@ async fn run_all(deps: Arc<Deps>, events: Vec<Value>, limit: usize) -> Vec<Repor
             let Some((i, ev)) = pending.next() else { break };
             let deps = deps.clone();
             set.spawn(async move {
-                let r = run::handle(&deps, Function::RotationRedeploy, &ev, RunOptions::default()).await;
-                (i, r.unwrap_or_else(|e| panic!("event {i} ({}) failed: {e}", ev["id"])))
+                let r = run::handle(
+                    &deps,
+                    Function::RotationRedeploy,
+                    &ev,
+                    RunOptions::default(),
+                )
+                .await;
+                (
+                    i,
+                    r.unwrap_or_else(|e| panic!("event {i} ({}) failed: {e}", ev["id"])),
+                )
             });
         }
         match set.join_next().await {
             Some(joined) => {
                 let (i, report) = joined.expect("a run panicked");
-                assert!(slots[i].replace(report).is_none(), "event {i} reported twice");
+                assert!(
+                    slots[i].replace(report).is_none(),
+                    "event {i} reported twice"
+                );
             }
             None => break,
         }
     }
-    slots.into_iter().enumerate().map(|(i, r)| r.unwrap_or_else(|| panic!("event {i} produced no report"))).collect()
+    slots
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| r.unwrap_or_else(|| panic!("event {i} produced no report")))
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -66,16 +82,27 @@ async fn a_hundred_concurrent_deliveries_of_one_change_act_once() {
     for r in reports.iter().filter(|r| r.outcome == Outcome::Ignored) {
         assert!(r.reason.contains("duplicate"), "{}", r.reason);
     }
-    assert_eq!(world.calls("UpdateService"), 1, "ECS received exactly one deployment request");
+    assert_eq!(
+        world.calls("UpdateService"),
+        1,
+        "ECS received exactly one deployment request"
+    );
 
     // Every run was reported and every decision is in the ledger, readable.
     assert_eq!(world.published().len(), 100);
-    let decisions: Vec<(String, String)> = world.ledger().into_iter().filter(|(k, _)| k.contains("/decisions/")).collect();
+    let decisions: Vec<(String, String)> = world
+        .ledger()
+        .into_iter()
+        .filter(|(k, _)| k.contains("/decisions/"))
+        .collect();
     assert_eq!(decisions.len(), 100);
     for (k, body) in &decisions {
-        serde_json::from_str::<Value>(body).unwrap_or_else(|e| panic!("{k} is not JSON ({e}): {body}"));
+        serde_json::from_str::<Value>(body)
+            .unwrap_or_else(|e| panic!("{k} is not JSON ({e}): {body}"));
     }
-    println!("load: 100 concurrent deliveries of one change in {took:.2?}: {counts:?}, UpdateService 1");
+    println!(
+        "load: 100 concurrent deliveries of one change in {took:.2?}: {counts:?}, UpdateService 1"
+    );
 }
 
 /// A noisy account: 1,000 changes to a secret Autoheal does not watch, with 10 deliveries of one
@@ -90,20 +117,30 @@ async fn a_burst_of_a_thousand_unrelated_events_hides_one_real_change() {
     let deps = Arc::new(world.deps().await);
 
     // Near misses included: names that share a prefix with the watched secret are still other secrets.
-    let others = ["payments/stripe", "vieweratlas/twitch/oauth_token_v2", "vieweratlas/db/password"];
+    let others = [
+        "payments/stripe",
+        "vieweratlas/twitch/oauth_token_v2",
+        "vieweratlas/db/password",
+    ];
     let unrelated = (0..UNRELATED).map(|i| {
         let name = others[i % others.len()];
         let mut ev = sample_event("secret-update-oauth-token.json");
         ev["id"] = json!(format!("unrelated-{i:04}"));
         ev["detail"]["requestParameters"]["secretId"] = json!(name);
-        ev["detail"]["responseElements"]["arn"] = json!(format!("arn:aws:secretsmanager:us-east-1:123456789012:secret:{name}-Ab12Cd"));
+        ev["detail"]["responseElements"]["arn"] = json!(format!(
+            "arn:aws:secretsmanager:us-east-1:123456789012:secret:{name}-Ab12Cd"
+        ));
         ev["detail"]["responseElements"]["name"] = json!(name);
         ev["detail"]["responseElements"]["versionId"] = json!(format!("v-{i}"));
         ev
     });
     // One change (one new AWSCURRENT version), seen through 10 deliveries of two event kinds.
     let real = (0..REAL).map(|i| {
-        let mut ev = sample_event(if i % 2 == 0 { "secret-update-oauth-token.json" } else { "secret-rotation-succeeded.json" });
+        let mut ev = sample_event(if i % 2 == 0 {
+            "secret-update-oauth-token.json"
+        } else {
+            "secret-rotation-succeeded.json"
+        });
         ev["id"] = json!(format!("real-{i:02}"));
         ev
     });
@@ -111,14 +148,21 @@ async fn a_burst_of_a_thousand_unrelated_events_hides_one_real_change() {
     for (k, ev) in real.enumerate() {
         events.insert(k * (UNRELATED / REAL) + 50 + k, ev);
     }
-    let is_real: Vec<bool> = events.iter().map(|e| e["id"].as_str().unwrap_or_default().starts_with("real-")).collect();
+    let is_real: Vec<bool> = events
+        .iter()
+        .map(|e| e["id"].as_str().unwrap_or_default().starts_with("real-"))
+        .collect();
     assert_eq!(is_real.iter().filter(|r| **r).count(), REAL);
 
     let started = Instant::now();
     let reports = run_all(deps, events, IN_FLIGHT).await;
     let took = started.elapsed();
 
-    assert_eq!(reports.len(), UNRELATED + REAL, "every event produced a report");
+    assert_eq!(
+        reports.len(),
+        UNRELATED + REAL,
+        "every event produced a report"
+    );
     let (real_reports, unrelated_reports): (Vec<&Report>, Vec<&Report>) = {
         let mut real = Vec::new();
         let mut other = Vec::new();
@@ -132,38 +176,72 @@ async fn a_burst_of_a_thousand_unrelated_events_hides_one_real_change() {
         (real, other)
     };
     for r in &unrelated_reports {
-        assert_eq!((r.outcome, r.playbook), (Outcome::Ignored, Playbook::None), "{}: {}", r.trigger.id, r.reason);
+        assert_eq!(
+            (r.outcome, r.playbook),
+            (Outcome::Ignored, Playbook::None),
+            "{}: {}",
+            r.trigger.id,
+            r.reason
+        );
         assert!(r.actions.is_empty());
     }
     let real_counts = tally(&real_reports);
     assert_eq!(real_counts.get("remediated"), Some(&1), "{real_counts:?}");
-    assert_eq!(real_counts.get("ignored"), Some(&(REAL - 1)), "{real_counts:?}");
+    assert_eq!(
+        real_counts.get("ignored"),
+        Some(&(REAL - 1)),
+        "{real_counts:?}"
+    );
     let all_counts = tally(&reports.iter().collect::<Vec<_>>());
-    assert_eq!(all_counts.get("ignored"), Some(&(UNRELATED + REAL - 1)), "{all_counts:?}");
+    assert_eq!(
+        all_counts.get("ignored"),
+        Some(&(UNRELATED + REAL - 1)),
+        "{all_counts:?}"
+    );
 
     // What reached AWS: one deployment, one report per event, ledger writes only for the real change.
     let journal = world.journal();
     let mut mutating: BTreeMap<String, usize> = BTreeMap::new();
     for e in journal.iter().filter(|e| e["mutating"] == true) {
-        *mutating.entry(e["op"].as_str().unwrap_or("?").to_string()).or_insert(0) += 1;
+        *mutating
+            .entry(e["op"].as_str().unwrap_or("?").to_string())
+            .or_insert(0) += 1;
         if e["service"] == "s3" {
             let path = e["path"].as_str().unwrap_or_default();
-            assert!(path.contains("/autoheal/"), "an S3 write outside the ledger: {e}");
+            assert!(
+                path.contains("/autoheal/"),
+                "an S3 write outside the ledger: {e}"
+            );
         }
     }
     assert_eq!(world.calls("UpdateService"), 1, "{mutating:?}");
-    assert_eq!(mutating.get("Publish"), Some(&(UNRELATED + REAL)), "{mutating:?}");
+    assert_eq!(
+        mutating.get("Publish"),
+        Some(&(UNRELATED + REAL)),
+        "{mutating:?}"
+    );
     let allowed = ["Publish", "UpdateService", "PutObject"];
-    assert!(mutating.keys().all(|op| allowed.contains(&op.as_str())), "unexpected mutations: {mutating:?}");
+    assert!(
+        mutating.keys().all(|op| allowed.contains(&op.as_str())),
+        "unexpected mutations: {mutating:?}"
+    );
     // The secret-change runs read the secret's current version; the unrelated ones read nothing.
-    assert_eq!(world.calls("DescribeSecret"), REAL, "only the real change looks at Secrets Manager");
+    assert_eq!(
+        world.calls("DescribeSecret"),
+        REAL,
+        "only the real change looks at Secrets Manager"
+    );
 
     // The ledger is intact: every object parses, one decision per delivery of the real change.
     let ledger = world.ledger();
     for (k, body) in &ledger {
-        serde_json::from_str::<Value>(body).unwrap_or_else(|e| panic!("{k} is not JSON ({e}): {body}"));
+        serde_json::from_str::<Value>(body)
+            .unwrap_or_else(|e| panic!("{k} is not JSON ({e}): {body}"));
     }
-    let decisions = ledger.iter().filter(|(k, _)| k.contains("/decisions/")).count();
+    let decisions = ledger
+        .iter()
+        .filter(|(k, _)| k.contains("/decisions/"))
+        .count();
     assert_eq!(decisions, REAL, "decision records");
     // (Reading the 1,010 reports back through SQS would take the emulator longer than the runs
     // themselves; the Publish count above is what SNS accepted.)

@@ -9,12 +9,19 @@ const UNAVAILABLE: &str = "ViewerAtlas-ECSCollector-Unavailable";
 
 async fn respond(world: &World, ev: &Value) -> Value {
     let deps = world.deps().await;
-    let r = run::handle(&deps, Function::AlarmResponder, ev, RunOptions::default()).await.expect("run");
+    let r = run::handle(&deps, Function::AlarmResponder, ev, RunOptions::default())
+        .await
+        .expect("run");
     serde_json::to_value(r).unwrap()
 }
 
 fn checks_named<'a>(r: &'a Value, name: &str) -> Vec<&'a Value> {
-    r["checks"].as_array().unwrap().iter().filter(|c| c["name"] == name).collect()
+    r["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["name"] == name)
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -26,14 +33,28 @@ async fn a_stalled_collector_is_restarted_once_and_triage_is_in_the_report() {
     let r = respond(&world, &ev).await;
     assert_eq!(r["outcome"], "remediated", "{r:#}");
     assert_eq!(r["playbook"], "no-new-snapshots");
-    assert!(r["reason"].as_str().unwrap().contains("stalled"), "{}", r["reason"]);
+    assert!(
+        r["reason"].as_str().unwrap().contains("stalled"),
+        "{}",
+        r["reason"]
+    );
     assert_eq!(r["actions"][0]["kind"], "force_new_deployment");
     // Triage, always in the report (RUNBOOK §2).
-    for name in ["service_health", "stopped_tasks", "blast_radius", "twitch_secrets", "task_definition_config", "s3_snapshot_freshness"] {
+    for name in [
+        "service_health",
+        "stopped_tasks",
+        "blast_radius",
+        "twitch_secrets",
+        "task_definition_config",
+        "s3_snapshot_freshness",
+    ] {
         check(&r, name);
     }
     assert_eq!(checks_named(&r, "log_scan").len(), 3);
-    assert!(check(&r, "service_health")["detail"].as_str().unwrap().contains("desired 1, running 1"));
+    assert!(check(&r, "service_health")["detail"]
+        .as_str()
+        .unwrap()
+        .contains("desired 1, running 1"));
     assert_eq!(world.calls("UpdateService"), 1);
 
     // The same alarm delivered again: no second restart.
@@ -48,16 +69,36 @@ async fn an_expired_token_is_escalated_with_the_rotation_step_not_redeployed() {
     let world = World::healthy();
     world.scenario("token-expired", json!({}));
     world.scenario("alarm", json!({"alarm": UNAVAILABLE}));
-    let r = respond(&world, &sample_event("alarm-sns-collector-unavailable.json")).await;
+    let r = respond(
+        &world,
+        &sample_event("alarm-sns-collector-unavailable.json"),
+    )
+    .await;
     assert_eq!(r["outcome"], "escalated", "{r:#}");
     assert_eq!(r["playbook"], "channel-discovery");
-    assert!(r["next_steps"][0].as_str().unwrap().starts_with("rotate vieweratlas/twitch/oauth_token"), "{}", r["next_steps"]);
+    assert!(
+        r["next_steps"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("rotate vieweratlas/twitch/oauth_token"),
+        "{}",
+        r["next_steps"]
+    );
     let logs = checks_named(&r, "log_scan");
     assert_eq!(logs[0]["status"], "fail");
     let d = logs[0]["detail"].as_str().unwrap();
-    assert!(d.contains("ChannelDiscoveryError ×1") && d.contains("Auth failed ×1"), "{d}");
-    let stopped = check(&r, "stopped_tasks")["detail"].as_str().unwrap().to_string();
-    assert!(stopped.contains("Essential container in task exited"), "{stopped}");
+    assert!(
+        d.contains("ChannelDiscoveryError ×1") && d.contains("Auth failed ×1"),
+        "{d}"
+    );
+    let stopped = check(&r, "stopped_tasks")["detail"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        stopped.contains("Essential container in task exited"),
+        "{stopped}"
+    );
     assert_eq!(world.calls("UpdateService"), 0);
 }
 
@@ -66,10 +107,20 @@ async fn a_token_rotated_after_the_tasks_started_is_fixed_by_a_redeploy() {
     let world = World::healthy();
     world.scenario("token-expired", json!({}));
     world.scenario("rotate-secret", json!({}));
-    world.scenario("alarm", json!({"alarm": "ViewerAtlas-Collector-Error-Spike"}));
+    world.scenario(
+        "alarm",
+        json!({"alarm": "ViewerAtlas-Collector-Error-Spike"}),
+    );
     let r = respond(&world, &sample_event("alarm-direct-error-spike.json")).await;
     assert_eq!(r["outcome"], "remediated", "{r:#}");
-    assert!(r["reason"].as_str().unwrap().contains("changed after they started"), "{}", r["reason"]);
+    assert!(
+        r["reason"]
+            .as_str()
+            .unwrap()
+            .contains("changed after they started"),
+        "{}",
+        r["reason"]
+    );
     assert_eq!(world.calls("UpdateService"), 1);
 }
 
@@ -78,10 +129,21 @@ async fn a_resolved_alarm_is_never_acted_on_even_if_the_event_says_alarm() {
     let world = World::healthy();
     world.scenario("collector-stalled", json!({}));
     world.scenario("alarm", json!({"alarm": STALLED, "state": "OK"}));
-    let r = respond(&world, &sample_event("alarm-eventbridge-snapshot-stalled.json")).await;
+    let r = respond(
+        &world,
+        &sample_event("alarm-eventbridge-snapshot-stalled.json"),
+    )
+    .await;
     assert_eq!(r["outcome"], "ignored", "{r:#}");
-    assert!(r["reason"].as_str().unwrap().contains("is now OK"), "{}", r["reason"]);
-    assert!(world.mutations().iter().all(|m| !m.contains("UpdateService")));
+    assert!(
+        r["reason"].as_str().unwrap().contains("is now OK"),
+        "{}",
+        r["reason"]
+    );
+    assert!(world
+        .mutations()
+        .iter()
+        .all(|m| !m.contains("UpdateService")));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -90,10 +152,17 @@ async fn s3_access_denied_is_escalated_with_the_iam_finding() {
     world.scenario("collector-stalled", json!({}));
     world.scenario("s3-denied", json!({}));
     world.scenario("alarm", json!({"alarm": STALLED}));
-    let r = respond(&world, &sample_event("alarm-eventbridge-snapshot-stalled.json")).await;
+    let r = respond(
+        &world,
+        &sample_event("alarm-eventbridge-snapshot-stalled.json"),
+    )
+    .await;
     assert_eq!(r["outcome"], "escalated", "{r:#}");
     assert!(r["reason"].as_str().unwrap().contains("cannot write to S3"));
-    assert!(r["next_steps"][0].as_str().unwrap().contains("s3:ListBucket"));
+    assert!(r["next_steps"][0]
+        .as_str()
+        .unwrap()
+        .contains("s3:ListBucket"));
     assert_eq!(world.calls("UpdateService"), 0);
 }
 
@@ -104,11 +173,17 @@ async fn a_deploy_related_alarm_without_known_good_is_escalated_not_guessed() {
     world.scenario("recent-deploy", json!({"minutes": 20}));
     world.scenario("alarm", json!({"alarm": STALLED}));
     let mut ev = sample_event("alarm-eventbridge-snapshot-stalled.json");
-    ev["detail"]["state"]["timestamp"] = json!(autoheal::clock::rfc3339(autoheal::clock::now_epoch()));
+    ev["detail"]["state"]["timestamp"] =
+        json!(autoheal::clock::rfc3339(autoheal::clock::now_epoch()));
     let r = respond(&world, &ev).await;
     assert_eq!(r["playbook"], "rollback", "{r:#}");
     assert_eq!(r["outcome"], "escalated");
-    assert!(r["reason"].as_str().unwrap().contains("deploy-related") && r["reason"].as_str().unwrap().contains("no known-good"), "{}", r["reason"]);
+    assert!(
+        r["reason"].as_str().unwrap().contains("deploy-related")
+            && r["reason"].as_str().unwrap().contains("no known-good"),
+        "{}",
+        r["reason"]
+    );
     assert_eq!(world.calls("UpdateService"), 0);
 }
 
@@ -118,7 +193,10 @@ async fn alarms_that_are_not_viewer_atlas_collector_alarms_are_ignored() {
     let mut ev = sample_event("alarm-eventbridge-snapshot-stalled.json");
     ev["detail"]["alarmName"] = json!("Billing-Estimated-Charges");
     let r = respond(&world, &ev).await;
-    assert_eq!((r["outcome"].as_str(), r["playbook"].as_str()), (Some("ignored"), Some("none")));
+    assert_eq!(
+        (r["outcome"].as_str(), r["playbook"].as_str()),
+        (Some("ignored"), Some("none"))
+    );
     // Only the report itself went out.
     assert_eq!(world.mutations(), vec!["query:Publish".to_string()]);
 }

@@ -6,21 +6,42 @@ use serde_json::{json, Value};
 
 async fn deployment_failed(world: &World) -> Value {
     let deps = world.deps().await;
-    let r = run::handle(&deps, Function::DeploymentWatch, &sample_event("ecs-deployment-failed-collector.json"), RunOptions::default())
-        .await
-        .expect("run");
+    let r = run::handle(
+        &deps,
+        Function::DeploymentWatch,
+        &sample_event("ecs-deployment-failed-collector.json"),
+        RunOptions::default(),
+    )
+    .await
+    .expect("run");
     serde_json::to_value(r).unwrap()
 }
 
 async fn record_known_good(world: &World) {
     let deps = world.deps().await;
-    let r = run::handle(&deps, Function::FreshnessCheck, &sample_event("schedule-freshness.json"), RunOptions::default()).await.unwrap();
+    let r = run::handle(
+        &deps,
+        Function::FreshnessCheck,
+        &sample_event("schedule-freshness.json"),
+        RunOptions::default(),
+    )
+    .await
+    .unwrap();
     assert_eq!(r.outcome, autoheal::report::Outcome::Healthy);
-    assert!(r.checks.iter().any(|c| c.name == "known_good_recorded" && c.detail.contains("vieweratlas-collector:2")), "{:?}", r.checks);
+    assert!(
+        r.checks.iter().any(
+            |c| c.name == "known_good_recorded" && c.detail.contains("vieweratlas-collector:2")
+        ),
+        "{:?}",
+        r.checks
+    );
 }
 
 fn collector_td(world: &World) -> String {
-    world.state()["services"]["vieweratlas-collector"]["taskDefinition"].as_str().unwrap().to_string()
+    world.state()["services"]["vieweratlas-collector"]["taskDefinition"]
+        .as_str()
+        .unwrap()
+        .to_string()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -48,8 +69,14 @@ async fn no_known_good_means_escalation_without_action() {
     world.scenario("bad-deploy", json!({}));
     let r = deployment_failed(&world).await;
     assert_eq!(r["outcome"], "escalated", "{r:#}");
-    assert!(r["reason"].as_str().unwrap().contains("no known-good revision"));
-    assert!(r["next_steps"][0].as_str().unwrap().contains("autoheal rollback --to"));
+    assert!(r["reason"]
+        .as_str()
+        .unwrap()
+        .contains("no known-good revision"));
+    assert!(r["next_steps"][0]
+        .as_str()
+        .unwrap()
+        .contains("autoheal rollback --to"));
     assert_eq!(world.calls("UpdateService"), 0);
 }
 
@@ -60,7 +87,14 @@ async fn ecs_circuit_breaker_rolling_back_is_not_fought() {
     world.scenario("circuit-breaker-rolling-back", json!({}));
     let r = deployment_failed(&world).await;
     assert_eq!(r["outcome"], "ignored", "{r:#}");
-    assert!(r["reason"].as_str().unwrap().contains("ECS is already rolling"), "{}", r["reason"]);
+    assert!(
+        r["reason"]
+            .as_str()
+            .unwrap()
+            .contains("ECS is already rolling"),
+        "{}",
+        r["reason"]
+    );
     assert_eq!(world.calls("UpdateService"), 0);
 }
 
@@ -80,7 +114,10 @@ fn a_human_can_roll_back_to_a_chosen_revision_through_the_same_guards() {
     // A second rollback right away is held by the cooldown.
     let again = world.cli(&["rollback", "--to", "2"], "", &[]);
     assert_eq!(again.report()["outcome"], "ignored");
-    assert!(again.report()["reason"].as_str().unwrap().contains("cooldown"));
+    assert!(again.report()["reason"]
+        .as_str()
+        .unwrap()
+        .contains("cooldown"));
     assert_eq!(world.calls("UpdateService"), 1);
     assert_eq!(world.published().len(), 2);
 }

@@ -11,7 +11,9 @@ fn update_event() -> Value {
 
 async fn handle(world: &World, ev: &Value, extra: &[(&str, &str)]) -> Value {
     let deps = world.deps_with(extra).await;
-    let r = run::handle(&deps, Function::RotationRedeploy, ev, RunOptions::default()).await.expect("run");
+    let r = run::handle(&deps, Function::RotationRedeploy, ev, RunOptions::default())
+        .await
+        .expect("run");
     serde_json::to_value(r).unwrap()
 }
 
@@ -26,7 +28,10 @@ fn assert_no_leak(world: &World, texts: &[&str]) {
         all.push(b);
     }
     for t in &all {
-        assert!(!t.contains(SENTINEL_TOKEN) && !t.contains(SENTINEL_CLIENT_ID), "a secret value leaked: {t}");
+        assert!(
+            !t.contains(SENTINEL_TOKEN) && !t.contains(SENTINEL_CLIENT_ID),
+            "a secret value leaked: {t}"
+        );
     }
 }
 
@@ -38,13 +43,22 @@ async fn two_identical_events_lead_to_one_deployment() {
     assert_eq!(first["outcome"], "remediated", "{first:#}");
     assert_eq!(first["actions"][0]["kind"], "force_new_deployment");
     assert_eq!(first["actions"][0]["status"], "done");
-    assert_eq!(first["actions"][0]["target"], "service/vieweratlas-cluster/vieweratlas-collector");
+    assert_eq!(
+        first["actions"][0]["target"],
+        "service/vieweratlas-cluster/vieweratlas-collector"
+    );
     let second = handle(&world, &update_event(), &[]).await;
     assert_eq!(second["outcome"], "ignored", "{second:#}");
-    assert!(second["reason"].as_str().unwrap().contains("duplicate"), "{}", second["reason"]);
+    assert!(
+        second["reason"].as_str().unwrap().contains("duplicate"),
+        "{}",
+        second["reason"]
+    );
     assert_eq!(world.calls("UpdateService"), 1);
     // The VOD service injects the secret too but has desired count 0: nothing to restart.
-    assert!(first["checks"].to_string().contains("vieweratlas-vod-collector has desired count 0"));
+    assert!(first["checks"]
+        .to_string()
+        .contains("vieweratlas-vod-collector has desired count 0"));
     assert_no_leak(&world, &[&first.to_string(), &second.to_string()]);
 }
 
@@ -65,23 +79,39 @@ fn fifty_concurrent_identical_events_from_parallel_processes_act_once() {
     let world = World::healthy();
     world.scenario("rotate-secret", json!({}));
     let event = update_event().to_string();
-    let deployments_before = world.state()["services"]["vieweratlas-collector"]["deployments"].clone();
+    let deployments_before =
+        world.state()["services"]["vieweratlas-collector"]["deployments"].clone();
     let runs: Vec<_> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..50).map(|_| s.spawn(|| world.cli(&["handle"], &event, &[]))).collect();
+        let handles: Vec<_> = (0..50)
+            .map(|_| s.spawn(|| world.cli(&["handle"], &event, &[])))
+            .collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
     let mut outcomes = std::collections::BTreeMap::new();
     for r in &runs {
         assert_eq!(r.code, 0, "{}", r.stderr);
-        *outcomes.entry(r.report()["outcome"].as_str().unwrap().to_string()).or_insert(0) += 1;
+        *outcomes
+            .entry(r.report()["outcome"].as_str().unwrap().to_string())
+            .or_insert(0) += 1;
     }
     assert_eq!(outcomes.get("remediated"), Some(&1), "{outcomes:?}");
     assert_eq!(outcomes.get("ignored"), Some(&49), "{outcomes:?}");
-    assert_eq!(world.calls("UpdateService"), 1, "ECS received exactly one deployment request");
-    assert_ne!(world.state()["services"]["vieweratlas-collector"]["deployments"], deployments_before);
+    assert_eq!(
+        world.calls("UpdateService"),
+        1,
+        "ECS received exactly one deployment request"
+    );
+    assert_ne!(
+        world.state()["services"]["vieweratlas-collector"]["deployments"],
+        deployments_before
+    );
     // Every run is reported and every decision is in the ledger.
     assert_eq!(world.published().len(), 50);
-    let decisions = world.ledger().iter().filter(|(k, _)| k.contains("/decisions/")).count();
+    let decisions = world
+        .ledger()
+        .iter()
+        .filter(|(k, _)| k.contains("/decisions/"))
+        .count();
     assert_eq!(decisions, 50);
 }
 
@@ -89,14 +119,20 @@ fn fifty_concurrent_identical_events_from_parallel_processes_act_once() {
 async fn a_cooldown_blocks_a_second_deployment_and_says_until_when() {
     let world = World::healthy();
     world.scenario("rotate-secret", json!({"value": "v2"}));
-    assert_eq!(handle(&world, &update_event(), &[]).await["outcome"], "remediated");
+    assert_eq!(
+        handle(&world, &update_event(), &[]).await["outcome"],
+        "remediated"
+    );
     world.scenario("rotate-secret", json!({"value": "v3"}));
     let mut again = update_event();
     again["id"] = json!("another-change");
     let r = handle(&world, &again, &[]).await;
     assert_eq!(r["outcome"], "ignored", "{r:#}");
     let reason = r["reason"].as_str().unwrap();
-    assert!(reason.contains("cooldown") && reason.contains("next allowed at 20"), "{reason}");
+    assert!(
+        reason.contains("cooldown") && reason.contains("next allowed at 20"),
+        "{reason}"
+    );
     assert_eq!(r["actions"][0]["status"], "skipped");
     assert_eq!(world.calls("UpdateService"), 1);
 }
@@ -104,7 +140,10 @@ async fn a_cooldown_blocks_a_second_deployment_and_says_until_when() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_daily_cap_escalates_with_the_recent_history() {
     let world = World::healthy();
-    let settings = [("AUTOHEAL_COOLDOWN_MINUTES", "0"), ("AUTOHEAL_MAX_ACTIONS_PER_DAY", "2")];
+    let settings = [
+        ("AUTOHEAL_COOLDOWN_MINUTES", "0"),
+        ("AUTOHEAL_MAX_ACTIONS_PER_DAY", "2"),
+    ];
     let mut outcomes = Vec::new();
     for i in 0..3 {
         world.scenario("rotate-secret", json!({"value": format!("v{i}")}));
@@ -116,7 +155,11 @@ async fn the_daily_cap_escalates_with_the_recent_history() {
     assert_eq!(outcomes[1]["outcome"], "remediated");
     assert_eq!(outcomes[2]["outcome"], "escalated", "{:#}", outcomes[2]);
     let reason = outcomes[2]["reason"].as_str().unwrap();
-    assert!(reason.contains("cap reached: 2 automated actions") && reason.contains("force_new_deployment by secret-rotation"), "{reason}");
+    assert!(
+        reason.contains("cap reached: 2 automated actions")
+            && reason.contains("force_new_deployment by secret-rotation"),
+        "{reason}"
+    );
     assert_eq!(world.calls("UpdateService"), 2);
 }
 
@@ -127,7 +170,11 @@ async fn a_deployment_in_progress_means_no_new_deployment() {
     world.scenario("rollout-in-progress", json!({}));
     let r = handle(&world, &update_event(), &[]).await;
     assert_eq!(r["outcome"], "escalated", "{r:#}");
-    assert!(r["reason"].as_str().unwrap().contains("IN_PROGRESS"), "{}", r["reason"]);
+    assert!(
+        r["reason"].as_str().unwrap().contains("IN_PROGRESS"),
+        "{}",
+        r["reason"]
+    );
     assert_eq!(world.calls("UpdateService"), 0);
 }
 
@@ -141,10 +188,18 @@ fn dry_run_mutates_nothing_at_all() {
     let r = run.report();
     assert_eq!(r["outcome"], "planned");
     assert_eq!(r["actions"][0]["status"], "planned");
-    assert!(world.mutations().is_empty(), "dry run made mutating calls: {:?}", world.mutations());
+    assert!(
+        world.mutations().is_empty(),
+        "dry run made mutating calls: {:?}",
+        world.mutations()
+    );
     assert_eq!(world.state(), before);
     // The environment switch does the same.
-    let run = world.cli(&["handle"], &update_event().to_string(), &[("AUTOHEAL_DRY_RUN", "true")]);
+    let run = world.cli(
+        &["handle"],
+        &update_event().to_string(),
+        &[("AUTOHEAL_DRY_RUN", "true")],
+    );
     assert_eq!(run.report()["outcome"], "planned");
     assert!(world.mutations().is_empty());
     assert!(world.published().is_empty());
@@ -161,16 +216,36 @@ fn the_ledger_survives_a_process_restart_and_can_be_listed() {
     let second = world.cli(&["handle"], &ev, &[]);
     let r = second.report();
     assert_eq!(r["outcome"], "ignored");
-    assert!(r["reason"].as_str().unwrap().contains("already done at"), "{}", r["reason"]);
+    assert!(
+        r["reason"].as_str().unwrap().contains("already done at"),
+        "{}",
+        r["reason"]
+    );
     assert_eq!(world.calls("UpdateService"), 1);
     let list = world.cli(&["decisions", "--json"], "", &[]);
     assert_eq!(list.code, 0, "{}", list.stderr);
-    let decisions: Vec<Value> = list.stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let decisions: Vec<Value> = list
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(decisions.len(), 2, "{}", list.stdout);
     assert_eq!(decisions[0]["status"], "skipped");
     assert_eq!(decisions[1]["status"], "done");
-    assert!(decisions[1]["result"].as_str().unwrap().starts_with("deployment ecs-svc/"));
-    assert_no_leak(&world, &[&first.stdout, &first.stderr, &second.stdout, &second.stderr, &list.stdout]);
+    assert!(decisions[1]["result"]
+        .as_str()
+        .unwrap()
+        .starts_with("deployment ecs-svc/"));
+    assert_no_leak(
+        &world,
+        &[
+            &first.stdout,
+            &first.stderr,
+            &second.stdout,
+            &second.stderr,
+            &list.stdout,
+        ],
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -179,48 +254,82 @@ async fn report_only_and_allow_list_hold_the_action_and_say_so() {
     world.scenario("rotate-secret", json!({}));
     let r = handle(&world, &update_event(), &[("AUTOHEAL_REPORT_ONLY", "true")]).await;
     assert_eq!(r["outcome"], "escalated");
-    assert!(r["reason"].as_str().unwrap().contains("AUTOHEAL_REPORT_ONLY"));
+    assert!(r["reason"]
+        .as_str()
+        .unwrap()
+        .contains("AUTOHEAL_REPORT_ONLY"));
     assert_eq!(r["actions"][0]["status"], "skipped");
     let mut ev = update_event();
     ev["id"] = json!("other");
-    let r = handle(&world, &ev, &[("AUTOHEAL_ALLOWED_PLAYBOOKS", "smoke-test,rollback")]).await;
+    let r = handle(
+        &world,
+        &ev,
+        &[("AUTOHEAL_ALLOWED_PLAYBOOKS", "smoke-test,rollback")],
+    )
+    .await;
     assert_eq!(r["outcome"], "escalated");
-    assert!(r["reason"].as_str().unwrap().contains("not in AUTOHEAL_ALLOWED_PLAYBOOKS"));
+    assert!(r["reason"]
+        .as_str()
+        .unwrap()
+        .contains("not in AUTOHEAL_ALLOWED_PLAYBOOKS"));
     assert_eq!(world.calls("UpdateService"), 0);
     // Held decisions are audited too.
-    assert_eq!(world.ledger().iter().filter(|(k, _)| k.contains("/decisions/")).count(), 2);
+    assert_eq!(
+        world
+            .ledger()
+            .iter()
+            .filter(|(k, _)| k.contains("/decisions/"))
+            .count(),
+        2
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unrelated_secrets_failed_calls_and_failed_rotations_never_deploy() {
     let world = World::healthy();
     let mut unrelated = update_event();
-    unrelated["detail"]["responseElements"]["arn"] = json!("arn:aws:secretsmanager:us-east-1:123456789012:secret:payments/stripe-Ab12Cd");
+    unrelated["detail"]["responseElements"]["arn"] =
+        json!("arn:aws:secretsmanager:us-east-1:123456789012:secret:payments/stripe-Ab12Cd");
     unrelated["detail"]["requestParameters"]["secretId"] = json!("payments/stripe");
     let r = handle(&world, &unrelated, &[]).await;
-    assert_eq!((r["outcome"].as_str(), r["playbook"].as_str()), (Some("ignored"), Some("none")));
+    assert_eq!(
+        (r["outcome"].as_str(), r["playbook"].as_str()),
+        (Some("ignored"), Some("none"))
+    );
 
     let mut failed = sample_event("secret-rotation-succeeded.json");
     failed["detail"]["eventName"] = json!("RotationFailed");
     let r = handle(&world, &failed, &[]).await;
     assert_eq!(r["outcome"], "escalated");
-    assert!(r["next_steps"].to_string().contains("update-secret --secret-id vieweratlas/twitch/oauth_token"));
+    assert!(r["next_steps"]
+        .to_string()
+        .contains("update-secret --secret-id vieweratlas/twitch/oauth_token"));
 
     let mut denied = update_event();
     denied["detail"]["errorCode"] = json!("AccessDeniedException");
     assert_eq!(handle(&world, &denied, &[]).await["outcome"], "ignored");
 
     let mut meta = update_event();
-    meta["detail"]["responseElements"].as_object_mut().unwrap().remove("versionId");
+    meta["detail"]["responseElements"]
+        .as_object_mut()
+        .unwrap()
+        .remove("versionId");
     let r = handle(&world, &meta, &[]).await;
-    assert!(r["reason"].as_str().unwrap().contains("only metadata"), "{}", r["reason"]);
+    assert!(
+        r["reason"].as_str().unwrap().contains("only metadata"),
+        "{}",
+        r["reason"]
+    );
     assert_eq!(world.calls("UpdateService"), 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_change_to_the_client_id_redeploys_the_collector_too() {
     let world = World::healthy();
-    world.scenario("rotate-secret", json!({"secret": "vieweratlas/twitch/client_id"}));
+    world.scenario(
+        "rotate-secret",
+        json!({"secret": "vieweratlas/twitch/client_id"}),
+    );
     let mut ev = update_event();
     ev["detail"]["requestParameters"]["secretId"] = json!("vieweratlas/twitch/client_id");
     ev["detail"]["responseElements"] = json!({"aRN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:vieweratlas/twitch/client_id-Qw34Er", "versionId": "v"});

@@ -14,7 +14,9 @@ fn stopped(family: &str, task_id: &str, started_by: &str) -> Value {
     ev["id"] = json!(format!("evt-{task_id}"));
     ev["detail"]["taskArn"] = json!(arn);
     ev["detail"]["group"] = json!(format!("family:{family}"));
-    ev["detail"]["taskDefinitionArn"] = json!(format!("arn:aws:ecs:us-east-1:123456789012:task-definition/{family}:2"));
+    ev["detail"]["taskDefinitionArn"] = json!(format!(
+        "arn:aws:ecs:us-east-1:123456789012:task-definition/{family}:2"
+    ));
     ev["detail"]["startedBy"] = json!(started_by);
     // The analysis exits 0 on failure (VIEWERATLAS.md §3): the exit code must not decide.
     ev["detail"]["containers"][0]["exitCode"] = json!(0);
@@ -23,11 +25,19 @@ fn stopped(family: &str, task_id: &str, started_by: &str) -> Value {
 
 async fn watch(world: &World, ev: &Value, extra: &[(&str, &str)]) -> Value {
     let deps = world.deps_with(extra).await;
-    serde_json::to_value(run::handle(&deps, Function::TaskWatch, ev, RunOptions::default()).await.expect("run")).unwrap()
+    serde_json::to_value(
+        run::handle(&deps, Function::TaskWatch, ev, RunOptions::default())
+            .await
+            .expect("run"),
+    )
+    .unwrap()
 }
 
 fn log(world: &World, family: &str, task_id: &str, kind: &str) {
-    world.scenario("task-log", json!({"family": family, "task_id": task_id, "kind": kind}));
+    world.scenario(
+        "task-log",
+        json!({"family": family, "task_id": task_id, "kind": kind}),
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -39,8 +49,17 @@ async fn a_transient_analysis_failure_with_exit_0_gets_one_manual_run_with_the_r
     assert_eq!(r["outcome"], "remediated", "{r:#}");
     assert_eq!(r["playbook"], "analysis-failure");
     assert_eq!(r["actions"][0]["kind"], "run_task");
-    assert!(r["actions"][0]["detail"].as_str().unwrap().contains("on vieweratlas-analysis:2"), "{}", r["actions"][0]["detail"]);
-    assert!(r.to_string().contains("Pipeline failed: Connection reset by peer"));
+    assert!(
+        r["actions"][0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("on vieweratlas-analysis:2"),
+        "{}",
+        r["actions"][0]["detail"]
+    );
+    assert!(r
+        .to_string()
+        .contains("Pipeline failed: Connection reset by peer"));
     assert_eq!(world.calls("RunTask"), 1);
     assert_eq!(world.state()["tasks"].as_array().unwrap().len(), 1);
     // The same stop event again: no second run.
@@ -52,17 +71,39 @@ async fn a_transient_analysis_failure_with_exit_0_gets_one_manual_run_with_the_r
 async fn success_is_read_from_the_log_and_failures_that_a_rerun_cannot_fix_are_escalated() {
     let world = World::healthy();
     log(&world, ANALYSIS, "ok1", "analysis-ok");
-    let r = watch(&world, &stopped(ANALYSIS, "ok1", "events-rule/vieweratlas-analysis-daily"), &[]).await;
+    let r = watch(
+        &world,
+        &stopped(ANALYSIS, "ok1", "events-rule/vieweratlas-analysis-daily"),
+        &[],
+    )
+    .await;
     assert_eq!(r["outcome"], "healthy", "{r:#}");
 
     log(&world, ANALYSIS, "ni1", "analysis-no-input");
-    let r = watch(&world, &stopped(ANALYSIS, "ni1", "events-rule/vieweratlas-analysis-daily"), &[]).await;
+    let r = watch(
+        &world,
+        &stopped(ANALYSIS, "ni1", "events-rule/vieweratlas-analysis-daily"),
+        &[],
+    )
+    .await;
     assert_eq!(r["outcome"], "escalated");
-    assert!(r["reason"].as_str().unwrap().contains("the collector is the problem"), "{}", r["reason"]);
+    assert!(
+        r["reason"]
+            .as_str()
+            .unwrap()
+            .contains("the collector is the problem"),
+        "{}",
+        r["reason"]
+    );
     assert_eq!(r["applicable_playbooks"], json!(["no-new-snapshots"]));
 
     log(&world, ANALYSIS, "ne1", "analysis-no-edges");
-    let r = watch(&world, &stopped(ANALYSIS, "ne1", "events-rule/vieweratlas-analysis-daily"), &[]).await;
+    let r = watch(
+        &world,
+        &stopped(ANALYSIS, "ne1", "events-rule/vieweratlas-analysis-daily"),
+        &[],
+    )
+    .await;
     assert_eq!(r["outcome"], "escalated");
     assert!(r.to_string().contains("Graph has no edges"));
     assert_eq!(world.calls("RunTask"), 0);
@@ -73,9 +114,17 @@ async fn stale_inputs_turn_a_transient_analysis_failure_into_a_collector_escalat
     let world = World::healthy();
     world.scenario("stale", json!({"minutes": 600}));
     log(&world, ANALYSIS, "s1", "analysis-pipeline-failed");
-    let r = watch(&world, &stopped(ANALYSIS, "s1", "events-rule/vieweratlas-analysis-daily"), &[]).await;
+    let r = watch(
+        &world,
+        &stopped(ANALYSIS, "s1", "events-rule/vieweratlas-analysis-daily"),
+        &[],
+    )
+    .await;
     assert_eq!(r["outcome"], "escalated", "{r:#}");
-    assert!(r["reason"].as_str().unwrap().contains("inputs are not fresh"));
+    assert!(r["reason"]
+        .as_str()
+        .unwrap()
+        .contains("inputs are not fresh"));
     assert_eq!(world.calls("RunTask"), 0);
 }
 
@@ -84,22 +133,41 @@ async fn repeated_failures_disable_the_schedule_and_a_verified_manual_run_re_ena
     let world = World::healthy();
     let settings = [("AUTOHEAL_SCHEDULE_MAX_FAILURES", "2")];
     log(&world, ANALYSIS, "f1", "analysis-pipeline-failed");
-    let first = watch(&world, &stopped(ANALYSIS, "f1", "events-rule/vieweratlas-analysis-daily"), &settings).await;
+    let first = watch(
+        &world,
+        &stopped(ANALYSIS, "f1", "events-rule/vieweratlas-analysis-daily"),
+        &settings,
+    )
+    .await;
     assert_eq!(first["outcome"], "remediated", "{first:#}");
     log(&world, ANALYSIS, "f2", "analysis-pipeline-failed");
-    let second = watch(&world, &stopped(ANALYSIS, "f2", "events-rule/vieweratlas-analysis-daily"), &settings).await;
+    let second = watch(
+        &world,
+        &stopped(ANALYSIS, "f2", "events-rule/vieweratlas-analysis-daily"),
+        &settings,
+    )
+    .await;
     assert_eq!(second["outcome"], "escalated", "{second:#}");
     assert_eq!(second["actions"][0]["kind"], "disable_rule");
     assert_eq!(second["actions"][0]["status"], "done");
-    assert_eq!(world.state()["rules"]["vieweratlas-analysis-daily"]["state"], "DISABLED");
-    assert!(second["next_steps"][0].as_str().unwrap().contains("autoheal schedules enable --rule vieweratlas-analysis-daily"));
+    assert_eq!(
+        world.state()["rules"]["vieweratlas-analysis-daily"]["state"],
+        "DISABLED"
+    );
+    assert!(second["next_steps"][0]
+        .as_str()
+        .unwrap()
+        .contains("autoheal schedules enable --rule vieweratlas-analysis-daily"));
 
     // Autoheal's own manual run succeeds: the schedule comes back on its own.
     log(&world, ANALYSIS, "m1", "analysis-ok");
     let back = watch(&world, &stopped(ANALYSIS, "m1", "autoheal"), &settings).await;
     assert_eq!(back["outcome"], "remediated", "{back:#}");
     assert_eq!(back["actions"][0]["kind"], "enable_rule");
-    assert_eq!(world.state()["rules"]["vieweratlas-analysis-daily"]["state"], "ENABLED");
+    assert_eq!(
+        world.state()["rules"]["vieweratlas-analysis-daily"]["state"],
+        "ENABLED"
+    );
     assert_eq!(world.calls("DisableRule"), 1);
     assert_eq!(world.calls("EnableRule"), 1);
 }
@@ -108,8 +176,17 @@ async fn repeated_failures_disable_the_schedule_and_a_verified_manual_run_re_ena
 async fn vod_timeouts_are_retried_once_and_efs_mount_failures_are_escalated() {
     let world = World::healthy();
     log(&world, VOD, "v1", "vod-timeout");
-    let r = watch(&world, &stopped(VOD, "v1", "events-rule/vieweratlas-vod-6h"), &[]).await;
-    assert_eq!((r["outcome"].as_str(), r["playbook"].as_str()), (Some("remediated"), Some("vod-failure")), "{r:#}");
+    let r = watch(
+        &world,
+        &stopped(VOD, "v1", "events-rule/vieweratlas-vod-6h"),
+        &[],
+    )
+    .await;
+    assert_eq!(
+        (r["outcome"].as_str(), r["playbook"].as_str()),
+        (Some("remediated"), Some("vod-failure")),
+        "{r:#}"
+    );
     assert_eq!(world.calls("RunTask"), 1);
 
     let mut efs = stopped(VOD, "v2", "events-rule/vieweratlas-vod-6h");
@@ -120,7 +197,12 @@ async fn vod_timeouts_are_retried_once_and_efs_mount_failures_are_escalated() {
     assert_eq!(world.calls("RunTask"), 1);
 
     log(&world, VOD, "v3", "vod-ok");
-    let r = watch(&world, &stopped(VOD, "v3", "events-rule/vieweratlas-vod-6h"), &[]).await;
+    let r = watch(
+        &world,
+        &stopped(VOD, "v3", "events-rule/vieweratlas-vod-6h"),
+        &[],
+    )
+    .await;
     assert_eq!(r["outcome"], "healthy");
     assert!(r.to_string().contains("'pending': 0"));
 }
@@ -130,16 +212,43 @@ fn humans_control_schedules_through_the_same_guards() {
     let world = World::healthy();
     let status = world.cli(&["schedules", "status"], "", &[]);
     assert_eq!(status.code, 0, "{}", status.stderr);
-    assert!(status.stdout.contains("vieweratlas-analysis-daily: ENABLED cron(0 3 * * ? *); target vieweratlas-analysis:2"), "{}", status.stdout);
-    let off = world.cli(&["schedules", "disable", "--rule", "vieweratlas-vod-6h"], "", &[]);
+    assert!(
+        status.stdout.contains(
+            "vieweratlas-analysis-daily: ENABLED cron(0 3 * * ? *); target vieweratlas-analysis:2"
+        ),
+        "{}",
+        status.stdout
+    );
+    let off = world.cli(
+        &["schedules", "disable", "--rule", "vieweratlas-vod-6h"],
+        "",
+        &[],
+    );
     assert_eq!(off.code, 0, "{}", off.stderr);
     assert_eq!(off.report()["outcome"], "remediated");
-    assert_eq!(world.state()["rules"]["vieweratlas-vod-6h"]["state"], "DISABLED");
-    assert_eq!(world.state()["rules"]["vieweratlas-analysis-daily"]["state"], "ENABLED");
-    let again = world.cli(&["schedules", "disable", "--rule", "vieweratlas-vod-6h"], "", &[]);
+    assert_eq!(
+        world.state()["rules"]["vieweratlas-vod-6h"]["state"],
+        "DISABLED"
+    );
+    assert_eq!(
+        world.state()["rules"]["vieweratlas-analysis-daily"]["state"],
+        "ENABLED"
+    );
+    let again = world.cli(
+        &["schedules", "disable", "--rule", "vieweratlas-vod-6h"],
+        "",
+        &[],
+    );
     assert_eq!(again.report()["outcome"], "escalated", "{}", again.stdout);
-    assert!(again.report()["reason"].as_str().unwrap().contains("already DISABLED"));
-    let bad = world.cli(&["schedules", "disable", "--rule", "prod-db-backup"], "", &[]);
+    assert!(again.report()["reason"]
+        .as_str()
+        .unwrap()
+        .contains("already DISABLED"));
+    let bad = world.cli(
+        &["schedules", "disable", "--rule", "prod-db-backup"],
+        "",
+        &[],
+    );
     assert_eq!(bad.code, 2);
     assert_eq!(world.calls("DisableRule"), 1);
 }

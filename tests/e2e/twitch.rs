@@ -5,16 +5,31 @@ use autoheal_tests::{check, sample_event, TwitchStub, World, SENTINEL_CLIENT_ID,
 use serde_json::{json, Value};
 
 async fn run_with(world: &World, f: Function, ev: &Value, stub: &TwitchStub) -> Value {
-    let deps = world.deps_with(&[("AUTOHEAL_TWITCH_VALIDATE_URL", &stub.url)]).await;
-    serde_json::to_value(run::handle(&deps, f, ev, RunOptions::default()).await.expect("run")).unwrap()
+    let deps = world
+        .deps_with(&[("AUTOHEAL_TWITCH_VALIDATE_URL", &stub.url)])
+        .await;
+    serde_json::to_value(
+        run::handle(&deps, f, ev, RunOptions::default())
+            .await
+            .expect("run"),
+    )
+    .unwrap()
 }
 
 fn no_leak(world: &World, r: &Value) {
     let mut all = vec![r.to_string()];
-    all.extend(world.published().iter().map(|p| format!("{} {}", p.subject, p.report)));
+    all.extend(
+        world
+            .published()
+            .iter()
+            .map(|p| format!("{} {}", p.subject, p.report)),
+    );
     all.extend(world.ledger().into_iter().map(|(k, b)| format!("{k} {b}")));
     for t in all {
-        assert!(!t.contains(SENTINEL_TOKEN) && !t.contains(SENTINEL_CLIENT_ID), "secret leaked: {t}");
+        assert!(
+            !t.contains(SENTINEL_TOKEN) && !t.contains(SENTINEL_CLIENT_ID),
+            "secret leaked: {t}"
+        );
     }
 }
 
@@ -24,11 +39,21 @@ async fn a_rotated_token_twitch_rejects_is_not_rolled_out() {
     let new = format!("{SENTINEL_TOKEN}-bad");
     world.scenario("rotate-secret", json!({"value": new}));
     let stub = TwitchStub::start(&[]);
-    let r = run_with(&world, Function::RotationRedeploy, &sample_event("secret-update-oauth-token.json"), &stub).await;
+    let r = run_with(
+        &world,
+        Function::RotationRedeploy,
+        &sample_event("secret-update-oauth-token.json"),
+        &stub,
+    )
+    .await;
     assert_eq!(r["outcome"], "escalated", "{r:#}");
     assert_eq!(check(&r, "twitch_token_validation")["status"], "fail");
     assert_eq!(world.calls("UpdateService"), 0);
-    assert_eq!(stub.received(), vec![new], "the stored value is what gets validated, and only there");
+    assert_eq!(
+        stub.received(),
+        vec![new],
+        "the stored value is what gets validated, and only there"
+    );
     no_leak(&world, &r);
 }
 
@@ -38,7 +63,13 @@ async fn a_rotated_token_twitch_accepts_is_rolled_out() {
     let new = format!("{SENTINEL_TOKEN}-good");
     world.scenario("rotate-secret", json!({"value": format!("oauth:{new}")}));
     let stub = TwitchStub::start(&[&new]);
-    let r = run_with(&world, Function::RotationRedeploy, &sample_event("secret-update-oauth-token.json"), &stub).await;
+    let r = run_with(
+        &world,
+        Function::RotationRedeploy,
+        &sample_event("secret-update-oauth-token.json"),
+        &stub,
+    )
+    .await;
     assert_eq!(r["outcome"], "remediated", "{r:#}");
     let c = check(&r, "twitch_token_validation");
     assert_eq!(c["status"], "pass");
@@ -51,13 +82,28 @@ async fn a_rotated_token_twitch_accepts_is_rolled_out() {
 async fn the_responder_never_restarts_a_collector_whose_token_twitch_rejects() {
     let world = World::healthy();
     world.scenario("collector-stalled", json!({}));
-    world.scenario("alarm", json!({"alarm": "ViewerAtlas-Collector-Snapshot-Stalled"}));
+    world.scenario(
+        "alarm",
+        json!({"alarm": "ViewerAtlas-Collector-Snapshot-Stalled"}),
+    );
     let stub = TwitchStub::start(&[]);
-    let r = run_with(&world, Function::AlarmResponder, &sample_event("alarm-eventbridge-snapshot-stalled.json"), &stub).await;
+    let r = run_with(
+        &world,
+        Function::AlarmResponder,
+        &sample_event("alarm-eventbridge-snapshot-stalled.json"),
+        &stub,
+    )
+    .await;
     assert_eq!(r["outcome"], "escalated", "{r:#}");
     assert_eq!(r["playbook"], "channel-discovery");
-    assert!(r["reason"].as_str().unwrap().contains("validate answered HTTP 401"));
-    assert!(r["next_steps"][0].as_str().unwrap().starts_with("rotate vieweratlas/twitch/oauth_token"));
+    assert!(r["reason"]
+        .as_str()
+        .unwrap()
+        .contains("validate answered HTTP 401"));
+    assert!(r["next_steps"][0]
+        .as_str()
+        .unwrap()
+        .starts_with("rotate vieweratlas/twitch/oauth_token"));
     assert_eq!(world.calls("UpdateService"), 0);
     no_leak(&world, &r);
 

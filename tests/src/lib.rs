@@ -19,13 +19,19 @@ pub const SENTINEL_CLIENT_ID: &str = "SENTINEL-clientid-5a61e0";
 pub const TOPIC_ARN: &str = "arn:aws:sns:us-east-1:123456789012:vieweratlas-alerts";
 
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
 }
 
 /// `target/<profile>/` of this test run, where cargo put the `autoheal` binary too.
 pub fn bin_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
-    exe.parent().and_then(Path::parent).map(Path::to_path_buf).expect("target dir")
+    exe.parent()
+        .and_then(Path::parent)
+        .map(Path::to_path_buf)
+        .expect("target dir")
 }
 
 pub fn sample_event(name: &str) -> Value {
@@ -63,11 +69,29 @@ impl Emulator {
         let stdin = child.stdin.take().expect("emulator stdin");
         let stdout = child.stdout.take().expect("emulator stdout");
         let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).expect("read emulator URL");
-        let url = line.trim().strip_prefix("EMULATOR_URL=").unwrap_or_else(|| panic!("emulator said {line:?}")).to_string();
-        let port = url.rsplit(':').next().and_then(|p| p.parse().ok()).expect("port");
-        assert!(url.starts_with("http://127.0.0.1:"), "emulator must bind loopback, got {url}");
-        Self { child, _stdin: stdin, url, port }
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("read emulator URL");
+        let url = line
+            .trim()
+            .strip_prefix("EMULATOR_URL=")
+            .unwrap_or_else(|| panic!("emulator said {line:?}"))
+            .to_string();
+        let port = url
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("port");
+        assert!(
+            url.starts_with("http://127.0.0.1:"),
+            "emulator must bind loopback, got {url}"
+        );
+        Self {
+            child,
+            _stdin: stdin,
+            url,
+            port,
+        }
     }
 
     /// POST a JSON body to the control plane (or any path) and return the JSON answer.
@@ -88,9 +112,17 @@ impl Emulator {
         let text = String::from_utf8_lossy(&raw);
         let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
         let status_ok = head.lines().next().is_some_and(|l| l.contains(" 200 "));
-        let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") { dechunk(body) } else { body.to_string() };
+        let body = if head
+            .to_ascii_lowercase()
+            .contains("transfer-encoding: chunked")
+        {
+            dechunk(body)
+        } else {
+            body.to_string()
+        };
         assert!(status_ok, "emulator {path} failed: {head}\n{body}");
-        serde_json::from_str(&body).unwrap_or_else(|e| panic!("emulator {path} answered non-JSON ({e}): {body}"))
+        serde_json::from_str(&body)
+            .unwrap_or_else(|e| panic!("emulator {path} answered non-JSON ({e}): {body}"))
     }
 }
 
@@ -164,7 +196,10 @@ impl World {
 
     pub async fn deps_with(&self, extra: &[(&str, &str)]) -> Deps {
         let config = self.config_with(extra);
-        let keys = StaticKeys { access_key_id: "testing".into(), secret_access_key: "testing".into() };
+        let keys = StaticKeys {
+            access_key_id: "testing".into(),
+            secret_access_key: "testing".into(),
+        };
         let aws = Aws::connect_with(&config, Some(keys)).await;
         Deps { config, aws }
     }
@@ -174,7 +209,8 @@ impl World {
     }
 
     pub fn scenario(&self, name: &str, args: Value) -> Value {
-        self.emulator.post("/_world/scenario", &json!({"name": name, "args": args}))
+        self.emulator
+            .post("/_world/scenario", &json!({"name": name, "args": args}))
     }
 
     pub fn set_service(&self, body: Value) -> Value {
@@ -188,7 +224,11 @@ impl World {
 
     /// Autoheal's API calls as the emulator saw them (service, op, mutating), oldest first.
     pub fn journal(&self) -> Vec<Value> {
-        self.emulator.post("/_world/journal", &json!({})).as_array().cloned().unwrap_or_default()
+        self.emulator
+            .post("/_world/journal", &json!({}))
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// How many times Autoheal called `op` (e.g. "UpdateService").
@@ -201,7 +241,13 @@ impl World {
         self.journal()
             .iter()
             .filter(|e| e["mutating"] == true)
-            .map(|e| format!("{}:{}", e["service"].as_str().unwrap_or("?"), e["op"].as_str().unwrap_or("?")))
+            .map(|e| {
+                format!(
+                    "{}:{}",
+                    e["service"].as_str().unwrap_or("?"),
+                    e["op"].as_str().unwrap_or("?")
+                )
+            })
             .collect()
     }
 
@@ -213,7 +259,12 @@ impl World {
             .cloned()
             .unwrap_or_default()
             .iter()
-            .map(|o| (o["key"].as_str().unwrap_or_default().to_string(), o["body"].as_str().unwrap_or_default().to_string()))
+            .map(|o| {
+                (
+                    o["key"].as_str().unwrap_or_default().to_string(),
+                    o["body"].as_str().unwrap_or_default().to_string(),
+                )
+            })
             .collect()
     }
 
@@ -226,10 +277,15 @@ impl World {
             .into_iter()
             .map(|m| Published {
                 subject: m["subject"].as_str().unwrap_or_default().to_string(),
-                report: serde_json::from_str(m["message"].as_str().unwrap_or("null")).unwrap_or(Value::Null),
+                report: serde_json::from_str(m["message"].as_str().unwrap_or("null"))
+                    .unwrap_or(Value::Null),
                 attributes: m["attributes"]
                     .as_object()
-                    .map(|o| o.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string())).collect())
+                    .map(|o| {
+                        o.iter()
+                            .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                            .collect()
+                    })
                     .unwrap_or_default(),
             })
             .collect()
@@ -240,7 +296,11 @@ impl World {
         let bin = bin_dir().join("autoheal");
         assert!(bin.exists(), "{} not built", bin.display());
         let mut cmd = Command::new(bin);
-        cmd.args(args).env_clear().stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        cmd.args(args)
+            .env_clear()
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
         for (k, v) in self.env() {
             cmd.env(k, v);
         }
@@ -248,7 +308,12 @@ impl World {
             cmd.env(k, v);
         }
         let mut child = cmd.spawn().expect("run autoheal");
-        child.stdin.take().expect("stdin").write_all(stdin.as_bytes()).expect("write stdin");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(stdin.as_bytes())
+            .expect("write stdin");
         let out = child.wait_with_output().expect("autoheal output");
         CliRun {
             code: out.status.code().unwrap_or(-1),
@@ -267,7 +332,12 @@ pub struct CliRun {
 
 impl CliRun {
     pub fn report(&self) -> Value {
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("stdout is not a report ({e}):\n{}\nstderr:\n{}", self.stdout, self.stderr))
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+            panic!(
+                "stdout is not a report ({e}):\n{}\nstderr:\n{}",
+                self.stdout, self.stderr
+            )
+        })
     }
 }
 
@@ -312,7 +382,10 @@ impl TwitchStub {
                 let req = String::from_utf8_lossy(&buf[..n]).to_string();
                 let token = req
                     .lines()
-                    .find_map(|l| l.strip_prefix("Authorization: OAuth ").or_else(|| l.strip_prefix("authorization: OAuth ")))
+                    .find_map(|l| {
+                        l.strip_prefix("Authorization: OAuth ")
+                            .or_else(|| l.strip_prefix("authorization: OAuth "))
+                    })
                     .unwrap_or("")
                     .trim()
                     .to_string();
@@ -331,7 +404,13 @@ impl TwitchStub {
                 );
             }
         });
-        Self { url: format!("http://127.0.0.1:{port}/oauth2/validate"), received, stop, port, thread: Some(thread) }
+        Self {
+            url: format!("http://127.0.0.1:{port}/oauth2/validate"),
+            received,
+            stop,
+            port,
+            thread: Some(thread),
+        }
     }
 
     pub fn received(&self) -> Vec<String> {
