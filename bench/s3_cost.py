@@ -102,13 +102,14 @@ def paginator_count(url: str) -> dict:
                       config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 2}))
     pages = objects = 0
     newest = None
+    t0 = time.perf_counter()
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=b.BUCKET, Prefix=b.SNAPSHOT_PREFIX):
         pages += 1
         for o in page.get("Contents", []):
             objects += 1
             if newest is None or o["LastModified"] > newest:
                 newest = o["LastModified"]
-    return {"pages": pages, "objects": objects, "newest": newest}
+    return {"pages": pages, "objects": objects, "newest": newest, "seconds": time.perf_counter() - t0}
 
 
 def main() -> int:
@@ -127,7 +128,8 @@ def main() -> int:
     with b.Emulator() as emu:
         env = b.bench_env(emu.url)
         for i, days in enumerate(days_list):
-            log = lambda msg: print(f"[{days} d] {msg}", file=sys.stderr, flush=True)  # noqa: E731
+            log = lambda msg: print(f"{time.strftime('%H:%M:%S')} [{days} d] {msg} ({b.machine()})",  # noqa: E731
+                                    file=sys.stderr, flush=True)
             emu.fresh_world()
             t0 = time.perf_counter()
             written = emu.post("/_world/seed-history", {"days": days, "per_day": args.per_day}, timeout=1800)["written"]
@@ -140,7 +142,7 @@ def main() -> int:
             listing = runbook_listing(emu.url, env, debug=False)
             log(f"runbook listing: {listing['pages']} pages in {listing['seconds']:.1f} s")
             pag = paginator_count(emu.url)
-            log(f"boto3 paginator: {pag['pages']} pages, {pag['objects']} objects")
+            log(f"boto3 paginator: {pag['pages']} pages, {pag['objects']} objects in {pag['seconds']:.1f} s")
             expected_pages = max(1, math.ceil(pag["objects"] / PER_PAGE))
             if not (listing["pages"] == pag["pages"] == expected_pages):
                 raise RuntimeError(f"page counts disagree: CLI {listing['pages']}, paginator {pag['pages']}, "
@@ -167,7 +169,7 @@ def main() -> int:
                 "autoheal_requests": sorted({r["reported"] for r in runs}),
                 "autoheal_seconds": [r["seconds"] for r in runs],
                 "runbook_requests": listing["pages"], "runbook_seconds": listing["seconds"],
-                "paginator_pages": pag["pages"], "debug_requests": debug_requests,
+                "paginator_pages": pag["pages"], "paginator_seconds": pag["seconds"], "debug_requests": debug_requests,
                 "stale_requests": stale["journal"], "stale_detail": stale["detail"],
             })
 
@@ -177,15 +179,16 @@ def main() -> int:
     print(f"Machine: before {load_before}; after {b.machine()}")
     print()
     print("| history | objects under prefix | autoheal S3 requests (healthy) | autoheal smoke-test wall "
-          f"(median of {args.autoheal_runs}) | runbook listing S3 requests | runbook listing wall | "
-          "autoheal S3 requests (stale) |")
-    print("|---:|---:|---:|---:|---:|---:|---:|")
+          f"(median of {args.autoheal_runs}) | runbook listing S3 requests | runbook listing wall (aws CLI) | "
+          "same listing, boto3 paginator wall | autoheal S3 requests (stale) |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in results:
         req = "/".join(str(x) for x in r["autoheal_requests"])
         verified = f" (boto3 paginator: {r['paginator_pages']}" + (
             f", aws --debug: {r['debug_requests']})" if r["debug_requests"] is not None else ")")
         print(f"| {r['days']} d | {r['objects']:,} | {req} | {b.median(r['autoheal_seconds']):.2f} s | "
-              f"{r['runbook_requests']:,}{verified} | {r['runbook_seconds']:.1f} s | {r['stale_requests']} |")
+              f"{r['runbook_requests']:,}{verified} | {r['runbook_seconds']:.1f} s | {r['paginator_seconds']:.1f} s | "
+              f"{r['stale_requests']} |")
     print()
     for r in results:
         print(f"- {r['days']} d stale: {r['stale_detail']}")

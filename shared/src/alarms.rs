@@ -195,6 +195,12 @@ impl Mutation for PutAlarm<'_> {
             .set_dimensions(Some(dims))
             .actions_enabled(true)
             .alarm_actions(&self.topic)
+            // Sent once, like every mutation (see remedy::no_retry_ecs).
+            .customize()
+            .config_override(
+                aws_sdk_cloudwatch::config::Builder::default()
+                    .retry_config(aws_config::retry::RetryConfig::disabled()),
+            )
             .send()
             .await
             .map_err(|e| format!("PutMetricAlarm {}: {}", s.name, describe_error(&e)))?;

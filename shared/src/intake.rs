@@ -12,17 +12,31 @@ use crate::report::{TriggerKind, TriggerRef};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum IntakeError {
-    #[error("event is not valid JSON: {0}")]
+    #[error("event is not valid JSON: {}", one_line(.0))]
     NotJson(String),
     #[error("event is not a JSON object (got {0})")]
     NotObject(&'static str),
-    #[error("unrecognised event: {0}")]
+    #[error("unrecognised event: {}", one_line(.0))]
     Unrecognised(String),
-    #[error("malformed {shape} event: {problem}")]
+    #[error("malformed {shape} event: {}", one_line(.problem))]
     Malformed {
         shape: &'static str,
         problem: String,
     },
+}
+
+/// Error messages quote parts of the event; control characters in them must not break the
+/// one-line contract (or forge log lines), so they are escaped.
+fn one_line(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 fn malformed(shape: &'static str, problem: impl Into<String>) -> IntakeError {

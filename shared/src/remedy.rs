@@ -8,6 +8,12 @@ use crate::freshness::short_td;
 use crate::guard::Mutation;
 use crate::intake::AlarmState;
 
+/// Mutations are sent once: an SDK retry after a 5xx the service had in fact applied would start a
+/// second deployment behind the ledger's back. The guard records the failure instead.
+pub fn no_retry_ecs() -> aws_sdk_ecs::config::Builder {
+    aws_sdk_ecs::config::Builder::default().retry_config(aws_config::retry::RetryConfig::disabled())
+}
+
 /// Describes one service; `Err` names what is wrong (missing, inactive, API failure).
 pub async fn describe_service(aws: &Aws, cluster: &str, service: &str) -> Result<Service, String> {
     let out = aws
@@ -132,6 +138,8 @@ impl Mutation for ForceDeployment<'_> {
             .cluster(&self.cluster)
             .service(&self.service)
             .force_new_deployment(true)
+            .customize()
+            .config_override(no_retry_ecs())
             .send()
             .await
             .map_err(|e| format!("UpdateService {}: {}", self.service, describe_error(&e)))?;
@@ -215,6 +223,8 @@ impl Mutation for PointServiceAt<'_> {
             .cluster(&self.cluster)
             .service(&self.service)
             .task_definition(&self.task_definition_arn)
+            .customize()
+            .config_override(no_retry_ecs())
             .send()
             .await
             .map_err(|e| format!("UpdateService {}: {}", self.service, describe_error(&e)))?;

@@ -331,6 +331,8 @@ impl Mutation for ManualRun<'_> {
             )
             .started_by(STARTED_BY)
             .count(1)
+            .customize()
+            .config_override(crate::remedy::no_retry_ecs())
             .send()
             .await
             .map_err(|e| {
@@ -401,11 +403,18 @@ impl Mutation for SetRule<'_> {
         (d.state().map(|s| s.as_str()) == Some(want)).then(|| format!("{} {want}", self.rule))
     }
     async fn apply(&self) -> Result<String, String> {
+        // Sent once, like every mutation (see remedy::no_retry_ecs).
+        let once = || {
+            aws_sdk_eventbridge::config::Builder::default()
+                .retry_config(aws_config::retry::RetryConfig::disabled())
+        };
         let res = if self.enable {
             self.aws
                 .events
                 .enable_rule()
                 .name(&self.rule)
+                .customize()
+                .config_override(once())
                 .send()
                 .await
                 .map(|_| ())
@@ -415,6 +424,8 @@ impl Mutation for SetRule<'_> {
                 .events
                 .disable_rule()
                 .name(&self.rule)
+                .customize()
+                .config_override(once())
                 .send()
                 .await
                 .map(|_| ())
