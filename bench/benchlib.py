@@ -106,8 +106,15 @@ class Emulator:
         self.proc = None
         self.log.close()
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, exc_type, *_) -> None:
         self.stop()
+        if exc_type is None:  # keep the emulator's log only when something went wrong
+            try:
+                os.unlink(self.log.name)
+            except OSError:
+                pass
+        else:
+            print(f"emulator log kept at {self.log.name}", file=sys.stderr)
 
     def post(self, path: str, body: dict | None = None, timeout: float = 600.0):
         data = json.dumps(body if body is not None else {}).encode()

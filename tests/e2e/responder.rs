@@ -200,3 +200,41 @@ async fn alarms_that_are_not_viewer_atlas_collector_alarms_are_ignored() {
     // Only the report itself went out.
     assert_eq!(world.mutations(), vec!["query:Publish".to_string()]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_id_mismatch_is_escalated_with_the_secret_to_compare() {
+    let world = World::healthy();
+    world.scenario("collector-stalled", json!({}));
+    world.scenario(
+        "collector-log",
+        json!({"lines": [
+            "HTTP error 403 fetching channels (attempt 4/4)",
+            "update_channels.ChannelDiscoveryError: Twitch API request rejected with HTTP 403. Check TWITCH_CLIENT_ID and TWITCH_OAUTH_TOKEN."
+        ]}),
+    );
+    world.scenario("alarm", json!({"alarm": STALLED}));
+    let r = respond(&world, &sample_event("alarm-eventbridge-snapshot-stalled.json")).await;
+    assert_eq!(r["outcome"], "escalated", "{r:#}");
+    assert!(r["reason"].as_str().unwrap().contains("client id and token do not match"), "{}", r["reason"]);
+    assert!(r["next_steps"][0].as_str().unwrap().contains("vieweratlas/twitch/client_id"));
+    assert_eq!(world.calls("UpdateService"), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn discovery_failing_without_an_auth_error_points_at_the_network() {
+    let world = World::healthy();
+    world.scenario("collector-stalled", json!({}));
+    world.scenario(
+        "collector-log",
+        json!({"lines": [
+            "Network error fetching channels (attempt 4/4): HTTPSConnectionPool(host='api.twitch.tv', port=443): Max retries exceeded",
+            "update_channels.ChannelDiscoveryError: Failed to fetch channels after 4 attempts"
+        ]}),
+    );
+    world.scenario("alarm", json!({"alarm": UNAVAILABLE}));
+    let r = respond(&world, &sample_event("alarm-sns-collector-unavailable.json")).await;
+    assert_eq!(r["outcome"], "escalated", "{r:#}");
+    assert_eq!(r["playbook"], "channel-discovery");
+    assert!(r["next_steps"][0].as_str().unwrap().contains("outbound network path"), "{}", r["next_steps"]);
+    assert_eq!(world.calls("UpdateService"), 0);
+}

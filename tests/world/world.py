@@ -350,6 +350,10 @@ def scenario(url: str, name: str, args: dict) -> dict:
         emulator.age_objects({"prefix": f"{PREFIX}raw/snapshots/", "minutes": minutes})
         _collector_lines(c, ["Processing batch 1/50..."], minutes_ago=minutes - 1)
         return {"collector": "stalled"}
+    if name == "collector-log":
+        # Arbitrary collector lines (printed or logged), written just now.
+        _collector_lines(c, list(args["lines"]))
+        return {"lines": len(args["lines"])}
     if name == "s3-denied":
         _collector_lines(c, ["ValueError: Access denied to S3 bucket: " + BUCKET])
         return {"s3": "denied"}
