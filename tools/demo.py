@@ -209,7 +209,9 @@ def main() -> int:
                 emulator.post(path, body)
             emulator.post("/_world/published")  # only this scenario's reports count
             print(f"\n{BOLD}━━ Scenario {i}/{len(SCENARIOS)}: {title}{RESET}")
-            print(f"{DIM}   invoke {function} with {ev.get('detail-type') or 'event'} {ev.get('id', '')}{RESET}")
+            what = ev.get("detail-type") or ("SNS notification" if "Records" in ev else "direct alarm action")
+            ident = ev.get("id") or (ev.get("Records") or [{}])[0].get("Sns", {}).get("MessageId", "")
+            print(f"{DIM}   invoke {function} with {what} {ident}{RESET}")
             started = time.time()
             result = runtime.invoke(function, ev)
             took = time.time() - started
