@@ -162,8 +162,64 @@ fn load_config() -> Result<Config, ExitCode> {
     Config::from_env().map_err(|e| fail(2, e))
 }
 
-fn handle(a: Args) -> ExitCode {
+/// Start-up shared by every command that talks to AWS: logs, settings (exit 2 when invalid, before
+/// any call), the async runtime and the clients; then `body` runs with them.
+fn with_deps<F, Fut>(check: impl FnOnce(&Config) -> Result<(), ExitCode>, body: F) -> ExitCode
+where
+    F: FnOnce(Deps) -> Fut,
+    Fut: std::future::Future<Output = ExitCode>,
+{
     crate::telemetry::init();
+    let config = match load_config() {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    if let Err(code) = check(&config) {
+        return code;
+    }
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(e) => return fail(1, e),
+    };
+    rt.block_on(async {
+        let aws = Aws::connect(&config).await;
+        body(Deps { config, aws }).await
+    })
+}
+
+/// A trigger for a run an operator started.
+fn manual_trigger(what: &str, name: String) -> crate::report::TriggerRef {
+    crate::report::TriggerRef {
+        kind: crate::report::TriggerKind::Manual,
+        id: format!(
+            "manual-{what}-{}-{}",
+            crate::clock::now_millis(),
+            std::process::id()
+        ),
+        name,
+    }
+}
+
+/// Ends an operator's run like a function's (logged, measured, published) and prints the report.
+async fn finish_and_print(deps: &Deps, report: Report, dry_run: bool, text: bool) -> ExitCode {
+    match run::finish_manual(deps, report, dry_run).await {
+        Ok(report) => {
+            print_report(&report, text);
+            if report.outcome == Outcome::Failed {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+        Err(RunError::Publish { report, source }) => {
+            print_report(&report, text);
+            fail(1, source)
+        }
+        Err(e) => fail(1, e),
+    }
+}
+
+fn handle(a: Args) -> ExitCode {
     let raw = match read_event(a.file.as_deref()) {
         Ok(r) => r,
         Err(e) => return fail(2, e),
@@ -176,60 +232,39 @@ fn handle(a: Args) -> ExitCode {
     if let Err(e) = intake::parse(&event) {
         return fail(2, e);
     }
-    let config = match load_config() {
-        Ok(c) => c,
-        Err(code) => return code,
-    };
-    let rt = match runtime() {
-        Ok(rt) => rt,
-        Err(e) => return fail(1, e),
-    };
-    rt.block_on(async {
-        let aws = Aws::connect(&config).await;
-        let deps = Deps { config, aws };
-        match run::handle(
-            &deps,
-            Function::Any,
-            &event,
-            RunOptions { dry_run: a.dry_run },
-        )
-        .await
-        {
-            Ok(report) => {
-                print_report(&report, a.text);
-                ExitCode::SUCCESS
+    with_deps(
+        |_| Ok(()),
+        |deps| async move {
+            let opts = RunOptions { dry_run: a.dry_run };
+            match run::handle(&deps, Function::Any, &event, opts).await {
+                Ok(report) => {
+                    print_report(&report, a.text);
+                    ExitCode::SUCCESS
+                }
+                Err(RunError::Publish { report, source }) => {
+                    print_report(&report, a.text);
+                    fail(1, source)
+                }
+                Err(e) if e.is_invalid_input() => fail(2, e),
+                Err(e) => fail(1, e),
             }
-            Err(RunError::Publish { report, source }) => {
-                print_report(&report, a.text);
-                fail(1, source)
-            }
-            Err(e) if e.is_invalid_input() => fail(2, e),
-            Err(e) => fail(1, e),
-        }
-    })
+        },
+    )
 }
 
 fn smoke(a: Args) -> ExitCode {
-    crate::telemetry::init();
-    let config = match load_config() {
-        Ok(c) => c,
-        Err(code) => return code,
-    };
-    let rt = match runtime() {
-        Ok(rt) => rt,
-        Err(e) => return fail(1, e),
-    };
-    rt.block_on(async {
-        let aws = Aws::connect(&config).await;
-        let deps = Deps { config, aws };
-        let report = run::smoke_test(&deps).await;
-        print_report(&report, a.text);
-        if report.outcome == Outcome::Healthy {
-            ExitCode::SUCCESS
-        } else {
-            ExitCode::from(1)
-        }
-    })
+    with_deps(
+        |_| Ok(()),
+        |deps| async move {
+            let report = run::smoke_test(&deps).await;
+            print_report(&report, a.text);
+            if report.outcome == Outcome::Healthy {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
+        },
+    )
 }
 
 /// Reads a report (the JSON `handle` prints or a function returns) and prints its text form.
@@ -270,48 +305,35 @@ fn decisions(rest: &[String]) -> ExitCode {
             other => return fail(2, format!("decisions: unexpected argument {other:?}")),
         }
     }
-    crate::telemetry::init();
-    let config = match load_config() {
-        Ok(c) => c,
-        Err(code) => return code,
-    };
-    let rt = match runtime() {
-        Ok(rt) => rt,
-        Err(e) => return fail(1, e),
-    };
-    rt.block_on(async {
-        let aws = Aws::connect(&config).await;
-        let ledger =
-            crate::ledger::Ledger::new(aws.s3.clone(), &config.bucket, &config.ledger_prefix);
-        match ledger
-            .recent_decisions(crate::clock::now_epoch(), days)
-            .await
-        {
-            Err(e) => fail(1, e),
-            Ok(list) => {
-                for d in &list {
-                    if json {
-                        println!("{}", serde_json::to_string(d).unwrap_or_default());
-                    } else {
-                        println!(
-                            "{}  {:<8} {:<22} {:<45} {} [{}] {}",
-                            d.at_text,
-                            d.status,
-                            d.action,
-                            d.target,
-                            d.playbook,
-                            d.trigger_id,
-                            d.reason
-                        );
-                    }
+    with_deps(
+        |_| Ok(()),
+        |deps| async move {
+            let cfg = &deps.config;
+            let ledger =
+                crate::ledger::Ledger::new(deps.aws.s3.clone(), &cfg.bucket, &cfg.ledger_prefix);
+            let list = match ledger
+                .recent_decisions(crate::clock::now_epoch(), days)
+                .await
+            {
+                Ok(l) => l,
+                Err(e) => return fail(1, e),
+            };
+            for d in &list {
+                if json {
+                    println!("{}", serde_json::to_string(d).unwrap_or_default());
+                } else {
+                    println!(
+                        "{}  {:<8} {:<22} {:<45} {} [{}] {}",
+                        d.at_text, d.status, d.action, d.target, d.playbook, d.trigger_id, d.reason
+                    );
                 }
-                if list.is_empty() && !json {
-                    eprintln!("autoheal: no decisions recorded in the last {days} day(s)");
-                }
-                ExitCode::SUCCESS
             }
-        }
-    })
+            if list.is_empty() && !json {
+                eprintln!("autoheal: no decisions recorded in the last {days} day(s)");
+            }
+            ExitCode::SUCCESS
+        },
+    )
 }
 
 /// A human-started rollback: the same guard (live re-check, cooldown, cap, ledger) as the functions.
@@ -335,59 +357,24 @@ fn rollback(rest: &[String]) -> ExitCode {
             other => return fail(2, format!("rollback: unexpected argument {other:?}")),
         }
     }
-    crate::telemetry::init();
-    let config = match load_config() {
-        Ok(c) => c,
-        Err(code) => return code,
-    };
-    let rt = match runtime() {
-        Ok(rt) => rt,
-        Err(e) => return fail(1, e),
-    };
-    rt.block_on(async {
-        let aws = Aws::connect(&config).await;
-        let deps = Deps { config, aws };
-        let who = std::env::var("USER").unwrap_or_else(|_| "operator".into());
-        let trigger = crate::report::TriggerRef {
-            kind: crate::report::TriggerKind::Manual,
-            id: format!(
-                "manual-rollback-{}-{}",
-                crate::clock::now_millis(),
-                std::process::id()
-            ),
-            name: deps.config.collector_service.clone(),
-        };
-        let req = crate::rollback::Request {
-            service: deps.config.collector_service.clone(),
-            to,
-            change_id: trigger.id.clone(),
-            why: format!("manual rollback requested by {who}"),
-            from_alarm: false,
-        };
-        let dry = dry_run || deps.config.dry_run;
-        let report = crate::rollback::roll_back(
-            &deps,
-            req,
-            Report::new(trigger, crate::report::Playbook::Rollback),
-            dry,
-        )
-        .await;
-        match run::finish_manual(&deps, report, dry).await {
-            Ok(report) => {
-                print_report(&report, text);
-                if report.outcome == Outcome::Failed {
-                    ExitCode::from(1)
-                } else {
-                    ExitCode::SUCCESS
-                }
-            }
-            Err(RunError::Publish { report, source }) => {
-                print_report(&report, text);
-                fail(1, source)
-            }
-            Err(e) => fail(1, e),
-        }
-    })
+    with_deps(
+        |_| Ok(()),
+        |deps| async move {
+            let who = std::env::var("USER").unwrap_or_else(|_| "operator".into());
+            let trigger = manual_trigger("rollback", deps.config.collector_service.clone());
+            let req = crate::rollback::Request {
+                service: deps.config.collector_service.clone(),
+                to,
+                change_id: trigger.id.clone(),
+                why: format!("manual rollback requested by {who}"),
+                from_alarm: false,
+            };
+            let dry = dry_run || deps.config.dry_run;
+            let start = Report::new(trigger, crate::report::Playbook::Rollback);
+            let report = crate::rollback::roll_back(&deps, req, start, dry).await;
+            finish_and_print(&deps, report, dry, text).await
+        },
+    )
 }
 
 /// RUNBOOK §4 by hand: status of both rules, or disable/enable one or both through the guard.
@@ -423,98 +410,63 @@ fn schedules(rest: &[String]) -> ExitCode {
             other => return fail(2, format!("schedules: unexpected argument {other:?}")),
         }
     }
-    crate::telemetry::init();
-    let config = match load_config() {
-        Ok(c) => c,
-        Err(code) => return code,
-    };
-    let rules: Vec<String> = match &rule {
-        Some(r) if *r == config.analysis_rule || *r == config.vod_rule => vec![r.clone()],
-        Some(r) => {
-            return fail(
+    let pick = |config: &Config| -> Result<Vec<String>, ExitCode> {
+        match &rule {
+            Some(r) if *r == config.analysis_rule || *r == config.vod_rule => Ok(vec![r.clone()]),
+            Some(r) => Err(fail(
                 2,
                 format!(
                     "schedules: {r} is not one of {} or {}",
                     config.analysis_rule, config.vod_rule
                 ),
-            )
+            )),
+            None => Ok(vec![config.analysis_rule.clone(), config.vod_rule.clone()]),
         }
-        None => vec![config.analysis_rule.clone(), config.vod_rule.clone()],
     };
-    let rt = match runtime() {
-        Ok(rt) => rt,
-        Err(e) => return fail(1, e),
-    };
-    rt.block_on(async {
-        let aws = Aws::connect(&config).await;
-        let deps = Deps { config, aws };
-        if verb == "status" {
-            for line in crate::tasks::status(&deps).await {
-                println!("{line}");
-            }
-            return ExitCode::SUCCESS;
-        }
-        let enable = verb == "enable";
-        let trigger = crate::report::TriggerRef {
-            kind: crate::report::TriggerKind::Manual,
-            id: format!(
-                "manual-schedules-{}-{}",
-                crate::clock::now_millis(),
-                std::process::id()
-            ),
-            name: rules.join(","),
-        };
-        let dry = dry_run || deps.config.dry_run;
-        let guard = crate::guard::Guard::new(
-            &deps.config,
-            deps.aws.s3.clone(),
-            trigger.clone(),
-            dry,
-            crate::clock::now_epoch(),
-        );
-        let mut outcomes = Vec::new();
-        for r in &rules {
-            let intent = crate::guard::Intent {
-                playbook: crate::report::Playbook::Schedules,
-                change_id: trigger.id.clone(),
-                detail: format!("{verb} {r} (requested by an operator)"),
-                evidence: vec![],
-                alarm_response: false,
+    with_deps(
+        |config| pick(config).map(|_| ()),
+        |deps| async move {
+            let rules = match pick(&deps.config) {
+                Ok(r) => r,
+                Err(code) => return code,
             };
-            outcomes.push(
-                guard
-                    .act(
-                        &intent,
-                        &crate::tasks::SetRule {
-                            aws: &deps.aws,
-                            rule: r.clone(),
-                            enable,
-                        },
-                    )
-                    .await,
-            );
-        }
-        let mut report = Report::new(trigger, crate::report::Playbook::Schedules);
-        crate::outcome::settle(
-            &mut report,
-            outcomes,
-            &format!("operator asked to {verb} {}", rules.join(", ")),
-            &deps.config,
-        );
-        match run::finish_manual(&deps, report, dry).await {
-            Ok(report) => {
-                print_report(&report, text);
-                if report.outcome == Outcome::Failed {
-                    ExitCode::from(1)
-                } else {
-                    ExitCode::SUCCESS
+            if verb == "status" {
+                for line in crate::tasks::status(&deps).await {
+                    println!("{line}");
                 }
+                return ExitCode::SUCCESS;
             }
-            Err(RunError::Publish { report, source }) => {
-                print_report(&report, text);
-                fail(1, source)
+            let enable = verb == "enable";
+            let trigger = manual_trigger("schedules", rules.join(","));
+            let dry = dry_run || deps.config.dry_run;
+            let now = crate::clock::now_epoch();
+            let guard = crate::guard::Guard::new(
+                &deps.config,
+                deps.aws.s3.clone(),
+                trigger.clone(),
+                dry,
+                now,
+            );
+            let mut outcomes = Vec::new();
+            for r in &rules {
+                let intent = crate::guard::Intent {
+                    playbook: crate::report::Playbook::Schedules,
+                    change_id: trigger.id.clone(),
+                    detail: format!("{verb} {r} (requested by an operator)"),
+                    evidence: vec![],
+                    alarm_response: false,
+                };
+                let m = crate::tasks::SetRule {
+                    aws: &deps.aws,
+                    rule: r.clone(),
+                    enable,
+                };
+                outcomes.push(guard.act(&intent, &m).await);
             }
-            Err(e) => fail(1, e),
-        }
-    })
+            let mut report = Report::new(trigger, crate::report::Playbook::Schedules);
+            let what = format!("operator asked to {verb} {}", rules.join(", "));
+            crate::outcome::settle(&mut report, outcomes, &what, &deps.config);
+            finish_and_print(&deps, report, dry, text).await
+        },
+    )
 }

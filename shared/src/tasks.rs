@@ -444,6 +444,40 @@ fn schedule_key(guard: &Guard<'_>, rule: &str) -> String {
     guard.ledger().key("schedules", rule)
 }
 
+/// Applies `f` to the rule's record in the ledger and returns it as it now stands. In a dry run
+/// the change is applied to a copy only; a ledger failure is noted in the report.
+async fn update_record(
+    guard: &Guard<'_>,
+    key: &str,
+    r: &mut Report,
+    f: impl Fn(&mut ScheduleRecord),
+) -> ScheduleRecord {
+    if guard.dry_run() {
+        let mut rec = guard
+            .ledger()
+            .get::<ScheduleRecord>(key)
+            .await
+            .ok()
+            .flatten()
+            .map(|v| v.value)
+            .unwrap_or_default();
+        f(&mut rec);
+        return rec;
+    }
+    match guard
+        .ledger()
+        .update::<ScheduleRecord, _>(key, |rec| f(rec))
+        .await
+    {
+        Ok(rec) => rec,
+        Err(e) => {
+            r.checks
+                .push(Check::error("schedule_record", e.to_string()));
+            ScheduleRecord::default()
+        }
+    }
+}
+
 pub async fn handle(deps: &Deps, t: &TaskChange, trigger: TriggerRef, dry_run: bool) -> Report {
     let cfg = &deps.config;
     let aws = &deps.aws;
@@ -513,24 +547,11 @@ pub async fn handle(deps: &Deps, t: &TaskChange, trigger: TriggerRef, dry_run: b
 
     if let Verdict::Success(line) = &verdict {
         r.checks.push(Check::pass("run_result", line.clone()));
-        let mut record = ScheduleRecord::default();
-        if !dry_run {
-            match guard
-                .ledger()
-                .update::<ScheduleRecord, _>(&key, |rec| {
-                    rec.consecutive_failures = 0;
-                    rec.last_success_at = Some(now);
-                })
-                .await
-            {
-                Ok(rec) => record = rec,
-                Err(e) => r
-                    .checks
-                    .push(Check::error("schedule_record", e.to_string())),
-            }
-        } else if let Ok(Some(v)) = guard.ledger().get::<ScheduleRecord>(&key).await {
-            record = v.value;
-        }
+        let record = update_record(&guard, &key, &mut r, |rec| {
+            rec.consecutive_failures = 0;
+            rec.last_success_at = Some(now);
+        })
+        .await;
         if manual && record.disabled_by_autoheal {
             let intent = Intent {
                 playbook: Playbook::Schedules,
@@ -556,14 +577,7 @@ pub async fn handle(deps: &Deps, t: &TaskChange, trigger: TriggerRef, dry_run: b
                 cfg,
             );
             if r.outcome == Outcome::Remediated && !dry_run {
-                if let Err(e) = guard
-                    .ledger()
-                    .update::<ScheduleRecord, _>(&key, |rec| rec.disabled_by_autoheal = false)
-                    .await
-                {
-                    r.checks
-                        .push(Check::error("schedule_record", e.to_string()));
-                }
+                update_record(&guard, &key, &mut r, |rec| rec.disabled_by_autoheal = false).await;
             }
             return r;
         }
@@ -584,27 +598,14 @@ pub async fn handle(deps: &Deps, t: &TaskChange, trigger: TriggerRef, dry_run: b
     let what = format!("{} run failed ({kind})", t.family);
 
     // Count scheduled failures; stop spending money after N in a row (RUNBOOK §4).
-    let mut record = ScheduleRecord::default();
-    if scheduled && !dry_run {
-        match guard
-            .ledger()
-            .update::<ScheduleRecord, _>(&key, |rec| {
-                rec.consecutive_failures += 1;
-                rec.last_failure_at = Some(now);
-            })
-            .await
-        {
-            Ok(rec) => record = rec,
-            Err(e) => r
-                .checks
-                .push(Check::error("schedule_record", e.to_string())),
-        }
-    } else if let Ok(Some(v)) = guard.ledger().get::<ScheduleRecord>(&key).await {
-        record = v.value;
+    // Only scheduled runs count: Autoheal's own manual run failing is not the schedule failing.
+    let record = update_record(&guard, &key, &mut r, |rec| {
         if scheduled {
-            record.consecutive_failures += 1;
+            rec.consecutive_failures += 1;
+            rec.last_failure_at = Some(now);
         }
-    }
+    })
+    .await;
     r.checks.push(Check::new(
         "consecutive_failures",
         if record.consecutive_failures >= cfg.schedule_max_failures {
@@ -641,14 +642,7 @@ pub async fn handle(deps: &Deps, t: &TaskChange, trigger: TriggerRef, dry_run: b
         let disabled = matches!(out.verdict, crate::guard::Verdict::Done { .. });
         settle(&mut r, vec![out], &what, cfg);
         if disabled {
-            if let Err(e) = guard
-                .ledger()
-                .update::<ScheduleRecord, _>(&key, |rec| rec.disabled_by_autoheal = true)
-                .await
-            {
-                r.checks
-                    .push(Check::error("schedule_record", e.to_string()));
-            }
+            update_record(&guard, &key, &mut r, |rec| rec.disabled_by_autoheal = true).await;
         }
         // Disabling stops the bleeding; a human still has to fix the cause.
         r.outcome = if r.outcome == Outcome::Planned {

@@ -213,10 +213,24 @@ async fn a_client_id_mismatch_is_escalated_with_the_secret_to_compare() {
         ]}),
     );
     world.scenario("alarm", json!({"alarm": STALLED}));
-    let r = respond(&world, &sample_event("alarm-eventbridge-snapshot-stalled.json")).await;
+    let r = respond(
+        &world,
+        &sample_event("alarm-eventbridge-snapshot-stalled.json"),
+    )
+    .await;
     assert_eq!(r["outcome"], "escalated", "{r:#}");
-    assert!(r["reason"].as_str().unwrap().contains("client id and token do not match"), "{}", r["reason"]);
-    assert!(r["next_steps"][0].as_str().unwrap().contains("vieweratlas/twitch/client_id"));
+    assert!(
+        r["reason"]
+            .as_str()
+            .unwrap()
+            .contains("client id and token do not match"),
+        "{}",
+        r["reason"]
+    );
+    assert!(r["next_steps"][0]
+        .as_str()
+        .unwrap()
+        .contains("vieweratlas/twitch/client_id"));
     assert_eq!(world.calls("UpdateService"), 0);
 }
 
@@ -232,9 +246,20 @@ async fn discovery_failing_without_an_auth_error_points_at_the_network() {
         ]}),
     );
     world.scenario("alarm", json!({"alarm": UNAVAILABLE}));
-    let r = respond(&world, &sample_event("alarm-sns-collector-unavailable.json")).await;
+    let r = respond(
+        &world,
+        &sample_event("alarm-sns-collector-unavailable.json"),
+    )
+    .await;
     assert_eq!(r["outcome"], "escalated", "{r:#}");
     assert_eq!(r["playbook"], "channel-discovery");
-    assert!(r["next_steps"][0].as_str().unwrap().contains("outbound network path"), "{}", r["next_steps"]);
+    assert!(
+        r["next_steps"][0]
+            .as_str()
+            .unwrap()
+            .contains("outbound network path"),
+        "{}",
+        r["next_steps"]
+    );
     assert_eq!(world.calls("UpdateService"), 0);
 }
