@@ -263,3 +263,44 @@ async fn discovery_failing_without_an_auth_error_points_at_the_network() {
     );
     assert_eq!(world.calls("UpdateService"), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fixes_that_do_not_hold_stop_the_automation_for_that_target() {
+    let world = World::healthy();
+    world.scenario("collector-stalled", json!({}));
+    world.scenario("alarm", json!({"alarm": STALLED}));
+    // No cooldown, a generous cap: only the loop detector may stop the third restart.
+    let settings = [
+        ("AUTOHEAL_COOLDOWN_MINUTES", "0"),
+        ("AUTOHEAL_MAX_ACTIONS_PER_DAY", "10"),
+        ("AUTOHEAL_LOOP_MAX_FAILED_FIXES", "2"),
+    ];
+    let deps = world.deps_with(&settings).await;
+    let mut outcomes = Vec::new();
+    for i in 0..3 {
+        // The alarm comes back after each restart: a new transition, a new event id.
+        let mut ev = sample_event("alarm-eventbridge-snapshot-stalled.json");
+        ev["id"] = json!(format!("stalled-again-{i}"));
+        let r = run::handle(&deps, Function::AlarmResponder, &ev, RunOptions::default())
+            .await
+            .unwrap();
+        outcomes.push(serde_json::to_value(r).unwrap());
+    }
+    assert_eq!(outcomes[0]["outcome"], "remediated");
+    assert_eq!(
+        outcomes[1]["outcome"], "remediated",
+        "one relapse is still allowed: {:#}",
+        outcomes[1]
+    );
+    assert_eq!(outcomes[2]["outcome"], "escalated", "{:#}", outcomes[2]);
+    let reason = outcomes[2]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("loop: the alarm came back 2 times"),
+        "{reason}"
+    );
+    assert!(
+        reason.contains("force_new_deployment by no-new-snapshots"),
+        "the history is attached: {reason}"
+    );
+    assert_eq!(world.calls("UpdateService"), 2);
+}
