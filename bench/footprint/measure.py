@@ -262,16 +262,20 @@ class Target:
         }
 
 
-def measure_all(targets: list[Target], runs: int, api: RuntimeAPI, emu: Emulator, work: Path) -> None:
-    """Round-robin over the targets, so a load swing on the machine hits all of them alike."""
+def measure_all(targets: list[Target], runs: int, emu: Emulator, work: Path, extra_env: dict) -> None:
+    """Round-robin over the targets, so a load swing on the machine hits all of them alike.
+
+    Every start gets its own Runtime API server (a new port): a killed process's last GET /next can
+    still be in flight, and must not be taken for the next process's first one."""
     home = work / "home"
     home.mkdir(exist_ok=True)
     for i in range(runs + 1):  # round 0 warms the page cache and is discarded
         for t in targets:
             if t.scenarios is not None:
                 emu.fresh_world(t.scenarios)
-            env = lambda_env(t.name, api.address, emu.url, str(home))
-            r = one_start(api, t.binary, t.name, t.event, env, work, i)
+            with RuntimeAPI() as api:
+                env = {**lambda_env(t.name, api.address, emu.url, str(home)), **extra_env}
+                r = one_start(api, t.binary, t.name, t.event, env, work, i)
             if i > 0:
                 t.samples.append(r)
             print(f"  {t.name} run {i}: init {r['init_ms']:.2f} ms, invoke {r['invoke_ms']:.1f} ms, "
@@ -304,6 +308,8 @@ def main() -> int:
     ap.add_argument("--out", default=str(HERE / "results.json"))
     ap.add_argument("--lambda-dir", default=str(ROOT / "target" / "lambda"),
                     help="where cargo-lambda put <name>/bootstrap.zip")
+    ap.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
+                    help="extra environment for every process (variants, e.g. SSL_CERT_DIR=/nonexistent)")
     args = ap.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="footprint-"))
@@ -318,8 +324,7 @@ def main() -> int:
                 continue
             targets.append(Target(name, zip_path, (EVENTS / fixture).read_bytes(), scenarios, work))
         emu = Emulator()
-        with RuntimeAPI() as api:
-            measure_all(targets, args.runs, api, emu, work)
+        measure_all(targets, args.runs, emu, work, dict(kv.split("=", 1) for kv in args.env))
     finally:
         if emu is not None:
             emu.stop()
@@ -340,7 +345,8 @@ def main() -> int:
     m = machine()
     print(f"\n{m}; {hello['runs']} measured starts per function")
     Path(args.out).write_text(json.dumps({"measured_at": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
-                                          "machine": m, "results": results}, indent=1))
+                                          "machine": m, "extra_env": args.env,
+                                          "results": results}, indent=1))
     return 0
 
 

@@ -238,7 +238,17 @@ pub async fn check(deps: &Deps, trigger: TriggerRef, dry_run: bool) -> Report {
     );
     let mut repairs = Vec::new();
     match live {
-        Err(e) => r.checks.push(Check::error("alarms", e)),
+        Err(e) => {
+            // Without the alarms' definitions nothing can be judged: the check itself failed.
+            r.checks.push(Check::error("alarms", e.clone()));
+            r.outcome = Outcome::Failed;
+            r.reason = format!("the alarms could not be read: {e}");
+            r.next_steps.push(
+                "Check Autoheal's cloudwatch:DescribeAlarms permission and re-run the daily check"
+                    .into(),
+            );
+            return r;
+        }
         Ok(live) => {
             for spec in specs {
                 match live

@@ -96,10 +96,11 @@ impl Aws {
 
 /// A short, single-line description of an SDK error: the service's code and message when there is
 /// one, else the transport failure. Never includes request bodies.
-pub fn describe_error<E, R>(err: &aws_sdk_s3::error::SdkError<E, R>) -> String
+pub fn describe_error<E>(
+    err: &aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
+) -> String
 where
     E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
 {
     use aws_sdk_s3::error::SdkError;
     match err {
@@ -108,7 +109,8 @@ where
             match (e.code(), e.message()) {
                 (Some(c), Some(m)) => format!("{c}: {m}"),
                 (Some(c), None) => c.to_string(),
-                _ => e.to_string(),
+                // HEAD responses carry no error body: the status is all there is.
+                _ => format!("HTTP {} ({e})", se.raw().status().as_u16()),
             }
         }
         SdkError::TimeoutError(_) => "timed out".to_string(),

@@ -69,13 +69,30 @@ pub fn rollout_quiet(svc: &Service) -> Result<(), String> {
 
 /// `Err` unless the alarm is in ALARM right now: never act on a resolved or stale signal.
 pub async fn alarm_still_firing(aws: &Aws, alarm: &str) -> Result<(), String> {
+    alarm_live_state(aws, alarm).await.map_err(|e| match e {
+        AlarmLive::NotFiring(s) | AlarmLive::Unknown(s) => s,
+    })
+}
+
+/// Why an alarm is not (known to be) firing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AlarmLive {
+    /// CloudWatch says OK, INSUFFICIENT_DATA, or the alarm is gone.
+    NotFiring(String),
+    /// CloudWatch could not be asked.
+    Unknown(String),
+}
+
+pub async fn alarm_live_state(aws: &Aws, alarm: &str) -> Result<(), AlarmLive> {
     let out = aws
         .cloudwatch
         .describe_alarms()
         .alarm_names(alarm)
         .send()
         .await
-        .map_err(|e| format!("DescribeAlarms {alarm}: {}", describe_error(&e)))?;
+        .map_err(|e| {
+            AlarmLive::Unknown(format!("DescribeAlarms {alarm}: {}", describe_error(&e)))
+        })?;
     let state = out
         .metric_alarms()
         .first()
@@ -89,11 +106,13 @@ pub async fn alarm_still_firing(aws: &Aws, alarm: &str) -> Result<(), String> {
         });
     match state.as_deref().and_then(AlarmState::parse) {
         Some(AlarmState::Alarm) => Ok(()),
-        Some(s) => Err(format!(
+        Some(s) => Err(AlarmLive::NotFiring(format!(
             "alarm {alarm} is now {}, no longer ALARM",
             s.name()
-        )),
-        None => Err(format!("alarm {alarm} does not exist (any more)")),
+        ))),
+        None => Err(AlarmLive::NotFiring(format!(
+            "alarm {alarm} does not exist (any more)"
+        ))),
     }
 }
 

@@ -307,12 +307,18 @@ fn triage_checks(t: &Triage, now: i64, r: &mut Report) {
         };
         r.checks.push(Check::new("log_scan", status, detail));
     }
-    for name in [
+    // Data freshness and what is deployed always; any other smoke check only when it did not pass
+    // (the service itself is already described above).
+    let always = [
         freshness::SNAPSHOTS,
         freshness::ANALYSIS,
         freshness::TASK_DEFINITIONS,
-    ] {
-        if let Some(c) = t.findings.check(name) {
+    ];
+    let covered = [freshness::SERVICE, freshness::ROLLOUT, freshness::RUNNING];
+    for c in &t.findings.checks {
+        if always.contains(&c.name.as_str())
+            || (c.status != CheckStatus::Pass && !covered.contains(&c.name.as_str()))
+        {
             r.checks.push(c.clone());
         }
     }
@@ -380,6 +386,21 @@ fn decide(
     };
     let running = t.service.as_ref().map(|s| s.running_count()).unwrap_or(0);
 
+    // The collector's log is the evidence for every decision below; without it, do not guess.
+    if let Some(err) = t.collector().and_then(|g| g.error.clone()) {
+        return (
+            playbook,
+            Plan::Escalate {
+                why: format!(
+                    "the collector's log could not be read ({err}), so the cause cannot be judged"
+                ),
+                steps: vec![format!(
+                    "Read {} by hand (RUNBOOK §2.3)",
+                    cfg.collector_log_group
+                )],
+            },
+        );
+    }
     if !t.secret_problems.is_empty() || !t.env_problems.is_empty() {
         let mut p = t.secret_problems.clone();
         p.extend(t.env_problems.clone());
@@ -511,11 +532,28 @@ pub async fn handle(
         return r;
     }
     // Never act on a stale or resolved signal: the event may be old or redelivered.
-    if let Err(resolved) = crate::remedy::alarm_still_firing(&deps.aws, &alarm.name).await {
-        r.outcome = Outcome::Ignored;
-        r.reason = format!("{} was delivered as ALARM, but {resolved}", alarm.name);
-        r.checks.push(Check::pass("alarm_live_state", resolved));
-        return r;
+    match crate::remedy::alarm_live_state(&deps.aws, &alarm.name).await {
+        Ok(()) => {}
+        Err(crate::remedy::AlarmLive::NotFiring(resolved)) => {
+            r.outcome = Outcome::Ignored;
+            r.reason = format!("{} was delivered as ALARM, but {resolved}", alarm.name);
+            r.checks.push(Check::pass("alarm_live_state", resolved));
+            return r;
+        }
+        Err(crate::remedy::AlarmLive::Unknown(why)) => {
+            // Unverifiable is not firing: no action, and a human hears that the check broke.
+            r.outcome = Outcome::Failed;
+            r.reason = format!(
+                "{} is in ALARM per the event, but its live state could not be read: {why}",
+                alarm.name
+            );
+            r.checks.push(Check::error("alarm_live_state", why));
+            r.next_steps.push(format!(
+                "Check {} in CloudWatch and follow RUNBOOK §2 by hand",
+                alarm.name
+            ));
+            return r;
+        }
     }
     let t = triage(deps, now).await;
     triage_checks(&t, now, &mut r);

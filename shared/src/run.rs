@@ -294,7 +294,7 @@ fn next_step_for(p: Playbook) -> String {
 
 /// RUNBOOK §7: remediations open an incident; the smoke test, an analysis run and a VOD run that
 /// pass after it close it with one report of what was verified.
-async fn close_incident(deps: &Deps, report: &Report) {
+async fn close_incident(deps: &Deps, report: &mut Report) {
     let cfg = &deps.config;
     let ledger = crate::ledger::Ledger::new(deps.aws.s3.clone(), &cfg.bucket, &cfg.ledger_prefix);
     match crate::incident::note(&ledger, cfg, report, now_epoch()).await {
@@ -308,7 +308,13 @@ async fn close_incident(deps: &Deps, report: &Report) {
             }
         }
         Ok(None) => {}
-        Err(e) => tracing::warn!(error = %e, "post-incident checklist could not be updated"),
+        Err(e) => {
+            tracing::warn!(error = %e, "post-incident checklist could not be updated");
+            report.checks.push(crate::report::Check::error(
+                "post_incident_checklist",
+                e.to_string(),
+            ));
+        }
     }
 }
 
@@ -336,7 +342,7 @@ async fn finish(
     );
     // Playbook E's report doubles as the SNS test message, so it always goes out.
     if !dry_run && may_publish {
-        close_incident(deps, &report).await;
+        close_incident(deps, &mut report).await;
     }
     let wanted = report.outcome != Outcome::Healthy
         || deps.config.publish_healthy

@@ -530,8 +530,18 @@ pub async fn handle(deps: &Deps, t: &TaskChange, trigger: TriggerRef, dry_run: b
             lines
         }
         Err(e) => {
-            r.checks.push(Check::error("task_log", e));
-            Vec::new()
+            // No evidence, no action: a rerun on an unread log would be a guess.
+            r.checks.push(Check::error("task_log", e.clone()));
+            r.outcome = Outcome::Escalated;
+            r.reason = format!(
+                "{} task stopped, but its log could not be read: {e}",
+                t.family
+            );
+            r.next_steps.push(format!(
+                "Read the task's log in /ecs/{} and follow RUNBOOK §6 C/D",
+                t.family
+            ));
+            return r;
         }
     };
     let verdict = judge(job, &lines, &exits, t.stopped_reason.as_deref());

@@ -3,6 +3,7 @@
 
 mod alarm_gap;
 mod cli;
+mod faults;
 mod freshness;
 mod incident;
 mod intake;

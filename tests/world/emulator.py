@@ -156,6 +156,41 @@ JOURNAL_LOCK = threading.Lock()
 CONDITIONAL_WRITE_LOCK = threading.Lock()
 
 
+# Faults to inject into Autoheal's calls, by operation name: {"InternalFailure": ...}. The emulator
+# answers them itself, as AWS would on a bad day (what moto cannot be made to do).
+FAULTS: dict = {}
+
+
+def set_faults(body: dict) -> dict:
+    with JOURNAL_LOCK:
+        FAULTS.clear()
+        FAULTS.update(body.get("ops", {}))
+    return {"faults": sorted(FAULTS)}
+
+
+def fault_response(entry: dict, code: str, status: int):
+    msg = f"injected fault on {entry['op']}"
+    if entry["service"] == "s3":
+        body = f"<?xml version='1.0' encoding='UTF-8'?><Error><Code>{code}</Code><Message>{msg}</Message></Error>"
+        return Response(body, status, content_type="application/xml")
+    if entry["service"] == "query":
+        body = (f"<ErrorResponse><Error><Type>Receiver</Type><Code>{code}</Code><Message>{msg}</Message></Error>"
+                f"<RequestId>fault</RequestId></ErrorResponse>")
+        return Response(body, status, content_type="text/xml")
+    return Response(json.dumps({"__type": code, "message": msg}), status, content_type="application/x-amz-json-1.1")
+
+
+def reseed(url: str) -> dict:
+    """A new healthy world in the same emulator: moto's own reset, then the seed."""
+    import urllib.request
+
+    urllib.request.urlopen(urllib.request.Request(url + "/moto-api/reset", data=b"", method="POST"), timeout=60).read()
+    with JOURNAL_LOCK:
+        JOURNAL.clear()
+        FAULTS.clear()
+    return world.seed(url)
+
+
 def journal(body: dict) -> list:
     with JOURNAL_LOCK:
         out = list(JOURNAL)
@@ -182,6 +217,8 @@ def age_secrets(body: dict) -> dict:
 ROUTES = {
     "/_world/secrets/age": lambda url, body: age_secrets(body),
     "/_world/journal": lambda url, body: journal(body),
+    "/_world/faults": lambda url, body: set_faults(body),
+    "/_world/reseed": lambda url, body: reseed(url),
     "/_world/seed": lambda url, body: world.seed(url, **body),
     "/_world/seed-history": lambda url, body: world.seed_history(**body),
     "/_world/scenario": lambda url, body: world.scenario(url, body["name"], body.get("args", {})),
@@ -210,7 +247,12 @@ class ControlPlane:
             entry = classify(environ)
             if entry is not None:
                 with JOURNAL_LOCK:
+                    fault = FAULTS.get(entry["op"])
+                    entry["fault"] = fault is not None
                     JOURNAL.append(entry)
+                if fault is not None:
+                    return fault_response(entry, fault.get("code", "InternalFailure"), int(fault.get("status", 500)))(
+                        environ, start_response)
             conditional = environ.get("REQUEST_METHOD") == "PUT" and (
                 "HTTP_IF_NONE_MATCH" in environ or "HTTP_IF_MATCH" in environ)
             if conditional:
