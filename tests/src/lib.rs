@@ -268,9 +268,11 @@ impl World {
             .collect()
     }
 
-    /// Drains the report sink. Each message's JSON report is parsed.
+    /// Drains the report sink. Each message's JSON report is parsed, and every message is checked
+    /// for the planted secret values (so the whole suite is a leak test).
     pub fn published(&self) -> Vec<Published> {
         let raw = self.emulator.post("/_world/published", &json!({}));
+        assert_no_secret("a published SNS message", &raw.to_string());
         raw.as_array()
             .cloned()
             .unwrap_or_default()
@@ -315,10 +317,39 @@ impl World {
             .write_all(stdin.as_bytes())
             .expect("write stdin");
         let out = child.wait_with_output().expect("autoheal output");
+        assert_no_secret("autoheal's stdout", &String::from_utf8_lossy(&out.stdout));
+        assert_no_secret(
+            "autoheal's stderr (logs)",
+            &String::from_utf8_lossy(&out.stderr),
+        );
         CliRun {
             code: out.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+}
+
+/// Every planted secret value, and anything derived from one, must stay out of `text`.
+pub fn assert_no_secret(what: &str, text: &str) {
+    for s in [SENTINEL_TOKEN, SENTINEL_CLIENT_ID] {
+        assert!(
+            !text.contains(s),
+            "a secret value leaked into {what}: {text}"
+        );
+    }
+}
+
+impl Drop for World {
+    /// At the end of every test: nothing in the ledger, and nothing left unread on the alerts
+    /// topic, holds a secret value.
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            return;
+        }
+        let _ = self.published();
+        for (key, body) in self.ledger() {
+            assert_no_secret(&format!("the ledger object {key}"), &body);
         }
     }
 }
