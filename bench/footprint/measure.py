@@ -7,7 +7,12 @@ Reproduce (from the repository root; each build is a cold release build with zig
         --bin deployment-watch --bin task-watch
     (cd bench/footprint/hello && PATH=../../../.venv/bin:$PATH nice cargo-lambda lambda build \
         --release --x86-64 --output-format zip --locked)
-    .venv/bin/python bench/footprint/measure.py [--runs 11] [--only freshness-check,alarm-responder]
+    .venv/bin/python bench/footprint/measure.py --runs 15   # the BENCHMARKS.md figures
+
+Options: --only freshness-check,alarm-responder (a subset), --lambda-dir DIR (other zips),
+--env KEY=VALUE (extra environment for every process; the trust-store variant in BENCHMARKS.md used
+--env SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt --env SSL_CERT_DIR=/nonexistent
+--out bench/footprint/results-bundle-only.json), --out FILE.
 
 Artifacts read: target/lambda/<name>/bootstrap.zip and
 bench/footprint/hello/target/lambda/hello/bootstrap.zip. arm64 is not measured (the aarch64 std is
@@ -23,10 +28,12 @@ What is measured, per function:
   function, then again), so a load swing on the machine affects all of them alike.
 - peak RSS: VmHWM from /proc/<pid>/status read right after the first invocation's /response (or
   /error) has arrived; the invocation does the function's real work against a freshly seeded emulator
-  world (tests/world/emulator.py on loopback: plain HTTP, so no TLS handshakes or certificate loading).
+  world (tests/world/emulator.py on loopback: plain HTTP, so no TLS handshakes; the SDK still loads the
+  system trust roots at init, so that cost is in the figures).
   Also VmHWM at the first GET /next (after init, before any work).
 Each start gets a fresh world (moto reset + seed, plus the scenario listed in FUNCTIONS), so every run
-does the same work. The process is killed after its one invocation.
+does the same work. The process is killed after its one invocation. Every start gets its own Runtime
+API server on a new port, so a killed process's in-flight GET /next cannot reach the next one.
 
 The environment is built from scratch, like Lambda's: AWS_LAMBDA_* (128 MB), the Autoheal settings
 (region us-east-1, bucket, topic, test credentials, AWS_ENDPOINT_URL = the emulator, Twitch validation
