@@ -129,7 +129,7 @@ pub async fn run(aws: &Aws, cfg: &Config, now: i64) -> Findings {
         .and_then(|s| s.task_definition())
         .map(str::to_string);
     let (svc_check, rollout, running) = judge_service(service, cfg, now);
-    let schedules = judge_schedules(targets, &revisions, cfg);
+    let schedules = judge_schedules(targets, &revisions);
     Findings {
         checks: vec![
             cluster, tds, svc_check, rollout, running, logs, snapshots, analysis, schedules,
@@ -641,11 +641,7 @@ async fn read_rule_targets(aws: &Aws, cfg: &Config) -> Vec<Result<RuleTargets, S
 
 /// Rules are pinned to the revision current when create-schedules.sh ran (VIEWERATLAS.md §1);
 /// a later deploy leaves them behind. Report that drift.
-fn judge_schedules(
-    rules: Vec<Result<RuleTargets, String>>,
-    revisions: &Revisions,
-    _cfg: &Config,
-) -> Check {
+fn judge_schedules(rules: Vec<Result<RuleTargets, String>>, revisions: &Revisions) -> Check {
     let mut notes = Vec::new();
     let mut drift = Vec::new();
     let mut errors = Vec::new();
@@ -747,7 +743,6 @@ mod tests {
 
     #[test]
     fn drift_is_reported_with_both_revisions() {
-        let c = cfg(&[]);
         let revs = Revisions {
             entries: vec![
                 (
@@ -778,7 +773,7 @@ mod tests {
                 ],
             }),
         ];
-        let check = judge_schedules(rules, &revs, &c);
+        let check = judge_schedules(rules, &revs);
         assert_eq!(check.status, CheckStatus::Fail);
         assert!(
             check.detail.contains(

@@ -77,7 +77,7 @@ pub async fn note(
     }
     let mut closed: Option<Incident> = None;
     let stamp = (now, format!("{} ({})", report.trigger.id, report.reason));
-    let updated = ledger
+    ledger
         .update::<Incident, _>(&key, |inc| {
             closed = None;
             if inc.opened_at == 0 {
@@ -101,7 +101,6 @@ pub async fn note(
             }
         })
         .await?;
-    let _ = updated;
     Ok(closed.map(|inc| closing_report(&inc, now)))
 }
 

@@ -520,7 +520,11 @@ pub async fn handle(
     let kind = alarm_kind(&alarm.name);
     let mut r = Report::new(
         trigger.clone(),
-        crate::run::alarm_playbook(cfg, &alarm.name),
+        match kind {
+            AlarmKind::ErrorSpike => Playbook::ChannelDiscovery,
+            AlarmKind::Other => Playbook::None,
+            AlarmKind::Unavailable | AlarmKind::SnapshotStalled => Playbook::NoNewSnapshots,
+        },
     );
     if kind == AlarmKind::Other {
         r.outcome = Outcome::Ignored;

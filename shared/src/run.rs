@@ -159,21 +159,6 @@ async fn dispatch(deps: &Deps, trigger: &Trigger, dry_run: bool) -> Report {
     }
 }
 
-/// Which runbook playbook an alarm name points to (VIEWERATLAS.md §1 names).
-pub fn alarm_playbook(_cfg: &Config, alarm: &str) -> Playbook {
-    let a = alarm.to_ascii_lowercase();
-    if a.contains("snapshot-stalled")
-        || a.contains("collector-unavailable")
-        || a.contains("ecscollector-unavailable")
-    {
-        Playbook::NoNewSnapshots
-    } else if a.contains("error-spike") {
-        Playbook::ChannelDiscovery
-    } else {
-        Playbook::None
-    }
-}
-
 fn ignored(trigger: &Trigger, playbook: Playbook, reason: String) -> Report {
     let mut r = Report::new(trigger.reference(), playbook);
     r.outcome = Outcome::Ignored;
