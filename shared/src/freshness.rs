@@ -37,8 +37,6 @@ pub const PRIORITY: [&str; 9] = [
 /// How far back, in partitions, the S3 check looks for the newest snapshot once the window itself
 /// is empty. It only sharpens the evidence ("newest is 2 d old"); the verdict is already known.
 const EVIDENCE_PARTITIONS: i64 = 7;
-/// Log pages to read at most: enough to count activity, bounded so a chatty group costs little.
-const LOG_PAGES: usize = 5;
 
 /// The newest ACTIVE revision of each family, as the check found it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -378,52 +376,32 @@ pub fn short_td(arn: &str) -> &str {
 
 async fn check_logs(aws: &Aws, cfg: &Config, now: i64) -> Check {
     let group = &cfg.collector_log_group;
-    let start_ms = (now - cfg.log_lookback_minutes as i64 * 60) * 1000;
-    let mut token: Option<String> = None;
-    let (mut events, mut saved, mut newest) = (0usize, 0usize, 0i64);
-    for _ in 0..LOG_PAGES {
-        let res = aws
-            .logs
-            .filter_log_events()
-            .log_group_name(group)
-            .start_time(start_ms)
-            .set_next_token(token.take())
-            .send()
-            .await;
-        let out = match res {
-            Ok(o) => o,
-            Err(e) => {
-                let d = describe_error(&e);
-                return if d.contains("ResourceNotFound") {
-                    Check::fail(LOGS, format!("log group {group} does not exist"))
-                } else {
-                    Check::error(LOGS, format!("FilterLogEvents {group}: {d}"))
-                };
-            }
-        };
-        for e in out.events() {
-            events += 1;
-            // Counted in code, not with a filter pattern: the pattern syntax differs between
-            // CloudWatch and emulators, and this is the line the SnapshotSaved metric counts.
-            if e.message().is_some_and(|m| m.contains("Saved:")) {
-                saved += 1;
-            }
-            newest = newest.max(e.timestamp().unwrap_or(0));
-        }
-        token = out.next_token().map(str::to_string);
-        if token.is_none() || events > 0 && saved > 0 {
-            break;
-        }
-    }
     let window = cfg.log_lookback_minutes;
-    if events == 0 {
-        Check::fail(
+    // The same reader as triage: lines are matched in code, not with filter patterns, whose syntax
+    // differs between CloudWatch and emulators.
+    let scan = crate::logscan::scan(aws, group, (now - window as i64 * 60) * 1000, &[]).await;
+    if let Some(e) = &scan.error {
+        return if e.contains("ResourceNotFound") {
+            Check::fail(LOGS, format!("log group {group} does not exist"))
+        } else {
+            Check::error(LOGS, format!("FilterLogEvents {group}: {e}"))
+        };
+    }
+    match &scan.last_line {
+        None => Check::fail(
             LOGS,
             format!("no log events in {group} in the last {window} min"),
-        )
-    } else {
-        let ago = age_text(now - newest / 1000);
-        Check::pass(LOGS, format!("{events}+ events in the last {window} min, {saved} 'Saved:' lines, newest {ago} ago"))
+        ),
+        Some((newest_ms, _)) => Check::pass(
+            LOGS,
+            format!(
+                "{}{} events in the last {window} min, {} 'Saved:' lines, newest {} ago",
+                scan.events,
+                if scan.truncated { "+" } else { "" },
+                scan.count(crate::logscan::Signature::Saved),
+                age_text(now - newest_ms / 1000)
+            ),
+        ),
     }
 }
 
