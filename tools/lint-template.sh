@@ -4,7 +4,9 @@
 #      managed-policy map is the bundled one plus an empty fallback, and the region is fixed);
 #   2. cfn-lint checks both the SAM template and the expanded CloudFormation;
 #   3. tools/check-iam.py checks the expanded IAM for least privilege (mutations on named
-#      resources only, no service wildcards, secret values readable by the alarm responder only).
+#      resources only, no service wildcards, secret values readable by the alarm responder only);
+#   4. tools/check-patterns.py routes the sample events (and variants that must be kept out)
+#      through the expanded EventBridge rules with moto's pattern matcher.
 # cfn-lint alone no longer expands SAM, so a bad Runtime or a !Ref to nothing inside an
 # AWS::Serverless::Function would pass without step 1.
 #
@@ -127,4 +129,8 @@ fi
 "$PY" tools/check-iam.py "$TRANSLATED" \
   || fail "iam-check" "tools/check-iam.py found IAM that is not least-privilege in the CloudFormation expanded from $TEMPLATE (see above)"
 
-echo "template lint: OK (sam-translate + cfn-lint + iam-check)"
+# Stage 5: the EventBridge rules deliver each sample event to its function and keep out the rest.
+"$PY" tools/check-patterns.py "$TRANSLATED" tests/fixtures/events \
+  || fail "event-patterns" "tools/check-patterns.py found events routed wrongly by the rules expanded from $TEMPLATE (see above)"
+
+echo "template lint: OK (sam-translate + cfn-lint + iam-check + event-patterns)"
