@@ -103,3 +103,47 @@ async fn deleted_and_altered_alarms_are_recreated_from_their_definitions() {
     assert_eq!(r2["outcome"], "healthy", "{r2:#}");
     assert_eq!(world.calls("PutMetricAlarm"), 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unconfirmed_subscription_is_escalated_with_the_confirmation_step() {
+    let world = World::healthy();
+    world.emulator.post(
+        "/_world/scenario",
+        &json!({"name": "pending-subscription", "args": {"endpoint": "oncall@example.com"}}),
+    );
+    let r = run_daily(&world).await;
+    // The alarms themselves are intact, so nothing is recreated; the notification path is not.
+    assert_eq!(r["outcome"], "escalated", "{r:#}");
+    assert_eq!(world.calls("PutMetricAlarm"), 0);
+    // Autoheal cannot confirm a subscription for someone: the report is its only write.
+    assert_eq!(world.mutations(), vec!["query:Publish".to_string()]);
+    let sub = r["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "subscriptions_confirmed")
+        .expect("a subscriptions check");
+    assert_eq!(sub["status"], "fail", "{sub:#}");
+    assert!(
+        sub["detail"]
+            .as_str()
+            .unwrap()
+            .contains("email oncall@example.com"),
+        "{sub:#}"
+    );
+    assert!(
+        r["reason"]
+            .as_str()
+            .unwrap()
+            .contains("pending confirmation"),
+        "{r:#}"
+    );
+    assert!(
+        r["next_steps"].as_array().unwrap().iter().any(|s| s
+            .as_str()
+            .unwrap()
+            .contains("Confirm the pending subscription")),
+        "{r:#}"
+    );
+    assert_eq!(world.published().len(), 1);
+}

@@ -378,6 +378,16 @@ def scenario(url: str, name: str, args: dict) -> dict:
         c["cloudwatch"].put_metric_alarm(AlarmName="ViewerAtlas-Collector-Error-Spike",
                                          AlarmActions=[c["sns"].create_topic(Name=TOPIC)["TopicArn"]], **spec)
         return {"tampered": 2}
+    if name == "pending-subscription":
+        # Someone subscribed an address to the alerts topic and never clicked the confirmation
+        # link: SNS lists such a subscription with the ARN "PendingConfirmation" (moto confirms
+        # everything at once, so the world sets what real SNS would report).
+        from moto.sns.models import sns_backends
+        endpoint = args.get("endpoint", "oncall@example.com")
+        arn = c["sns"].subscribe(TopicArn=c["sns"].create_topic(Name=TOPIC)["TopicArn"],
+                                 Protocol="email", Endpoint=endpoint)["SubscriptionArn"]
+        sns_backends[ACCOUNT][REGION].subscriptions[arn].arn = "PendingConfirmation"
+        return {"pending": endpoint}
     if name == "task-log":
         # The log stream a scheduled task wrote before it stopped (awslogs: <prefix>/<container>/<id>).
         family, task_id = args["family"], args["task_id"]
