@@ -180,7 +180,7 @@ impl Mutation for PutAlarm<'_> {
             .map(|(k, v)| Dimension::builder().name(k).value(v).build())
             .collect();
         self.aws
-            .cloudwatch
+            .cloudwatch()
             .put_metric_alarm()
             .alarm_name(&s.name)
             .alarm_description(s.description)
@@ -210,7 +210,7 @@ impl Mutation for PutAlarm<'_> {
 
 async fn describe(aws: &Aws, names: &[String]) -> Result<Vec<MetricAlarm>, String> {
     let out = aws
-        .cloudwatch
+        .cloudwatch()
         .describe_alarms()
         .set_alarm_names(Some(names.to_vec()))
         .send()
@@ -227,11 +227,11 @@ pub async fn check(deps: &Deps, trigger: TriggerRef, dry_run: bool) -> Report {
     let names: Vec<String> = specs.iter().map(|s| s.name.clone()).collect();
     let (live, topic, subs) = tokio::join!(
         describe(aws, &names),
-        aws.sns
+        aws.sns()
             .get_topic_attributes()
             .topic_arn(&cfg.topic_arn)
             .send(),
-        aws.sns
+        aws.sns()
             .list_subscriptions_by_topic()
             .topic_arn(&cfg.topic_arn)
             .send(),
@@ -342,7 +342,7 @@ pub async fn check(deps: &Deps, trigger: TriggerRef, dry_run: bool) -> Report {
     }
     let guard = Guard::new(
         cfg,
-        aws.s3.clone(),
+        aws.s3().clone(),
         trigger.clone(),
         dry_run,
         crate::clock::now_epoch(),

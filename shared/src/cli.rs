@@ -4,7 +4,7 @@
 use std::io::Read;
 use std::process::ExitCode;
 
-use crate::aws::Aws;
+use crate::aws::{Aws, CredentialSource};
 use crate::config::Config;
 use crate::intake;
 use crate::report::{Outcome, Report};
@@ -182,7 +182,7 @@ where
         Err(e) => return fail(1, e),
     };
     rt.block_on(async {
-        let aws = Aws::connect(&config).await;
+        let aws = Aws::connect(&config, CredentialSource::Standard).await;
         body(Deps { config, aws }).await
     })
 }
@@ -310,7 +310,7 @@ fn decisions(rest: &[String]) -> ExitCode {
         |deps| async move {
             let cfg = &deps.config;
             let ledger =
-                crate::ledger::Ledger::new(deps.aws.s3.clone(), &cfg.bucket, &cfg.ledger_prefix);
+                crate::ledger::Ledger::new(deps.aws.s3().clone(), &cfg.bucket, &cfg.ledger_prefix);
             let list = match ledger
                 .recent_decisions(crate::clock::now_epoch(), days)
                 .await
@@ -442,7 +442,7 @@ fn schedules(rest: &[String]) -> ExitCode {
             let now = crate::clock::now_epoch();
             let guard = crate::guard::Guard::new(
                 &deps.config,
-                deps.aws.s3.clone(),
+                deps.aws.s3().clone(),
                 trigger.clone(),
                 dry,
                 now,

@@ -140,7 +140,7 @@ pub async fn run(aws: &Aws, cfg: &Config, now: i64) -> Findings {
 
 async fn check_cluster(aws: &Aws, cfg: &Config) -> Check {
     match aws
-        .ecs
+        .ecs()
         .describe_clusters()
         .clusters(&cfg.cluster)
         .send()
@@ -185,7 +185,7 @@ async fn check_task_definitions(aws: &Aws, cfg: &Config) -> (Check, Revisions) {
     let families = cfg.families();
     let lookups = families.map(|fam| async move {
         let res = aws
-            .ecs
+            .ecs()
             .describe_task_definition()
             .task_definition(fam)
             .send()
@@ -253,7 +253,7 @@ async fn check_task_definitions(aws: &Aws, cfg: &Config) -> (Check, Revisions) {
 
 async fn describe_collector(aws: &Aws, cfg: &Config) -> Result<Option<Service>, String> {
     let out = aws
-        .ecs
+        .ecs()
         .describe_services()
         .cluster(&cfg.cluster)
         .services(&cfg.collector_service)
@@ -430,7 +430,7 @@ async fn newest_under(
     loop {
         requests.fetch_add(1, Ordering::Relaxed);
         let out = aws
-            .s3
+            .s3()
             .list_objects_v2()
             .bucket(bucket)
             .prefix(prefix)
@@ -555,7 +555,7 @@ async fn check_snapshots(aws: &Aws, cfg: &Config, now: i64, requests: &AtomicU32
 async fn check_analysis(aws: &Aws, cfg: &Config, now: i64) -> Check {
     let key = cfg.analysis_results_key();
     let limit_h = cfg.analysis_max_age_hours;
-    match aws.s3.head_object().bucket(&cfg.bucket).key(&key).send().await {
+    match aws.s3().head_object().bucket(&cfg.bucket).key(&key).send().await {
         Ok(o) => match o.last_modified() {
             Some(t) if now - t.secs() <= limit_h as i64 * 3600 => {
                 Check::pass(ANALYSIS, format!("{key} written {} ago (limit {limit_h} h)", age_text(now - t.secs())))
@@ -588,8 +588,8 @@ pub struct RuleTargets {
 
 async fn read_rule(aws: &Aws, rule: &str, family: &str) -> Result<RuleTargets, String> {
     let (desc, targets) = tokio::join!(
-        aws.events.describe_rule().name(rule).send(),
-        aws.events.list_targets_by_rule().rule(rule).send()
+        aws.events().describe_rule().name(rule).send(),
+        aws.events().list_targets_by_rule().rule(rule).send()
     );
     let desc = desc.map_err(|e| format!("DescribeRule {rule}: {}", describe_error(&e)))?;
     let targets =

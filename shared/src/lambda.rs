@@ -4,7 +4,7 @@
 use lambda_runtime::{service_fn, LambdaEvent};
 use serde_json::Value;
 
-use crate::aws::Aws;
+use crate::aws::{Aws, CredentialSource};
 use crate::config::Config;
 use crate::run::{self, Deps, Function, RunOptions};
 
@@ -33,7 +33,7 @@ pub async fn serve(function: Function) -> Result<(), lambda_runtime::Error> {
     crate::telemetry::init();
     let config =
         Config::from_env().inspect_err(|e| tracing::error!(error = %e, "start-up failed"))?;
-    let aws = Aws::connect(&config).await;
+    let aws = Aws::connect(&config, CredentialSource::Environment).await;
     let deps = Deps { config, aws };
     let deps = &deps;
     // Boxed so the runtime's service type does not carry the whole playbook future's type.

@@ -11,6 +11,7 @@ pub mod clock;
 pub mod config;
 pub mod freshness;
 pub mod guard;
+pub mod https;
 pub mod incident;
 pub mod intake;
 pub mod lambda;

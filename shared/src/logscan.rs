@@ -157,7 +157,7 @@ pub async fn scan(aws: &Aws, group: &str, start_ms: i64, redact: &[&str]) -> Gro
     let mut token: Option<String> = None;
     for page in 0..PAGES {
         let res = aws
-            .logs
+            .logs()
             .filter_log_events()
             .log_group_name(group)
             .start_time(start_ms)

@@ -17,7 +17,7 @@ pub fn no_retry_ecs() -> aws_sdk_ecs::config::Builder {
 /// Describes one service; `Err` names what is wrong (missing, inactive, API failure).
 pub async fn describe_service(aws: &Aws, cluster: &str, service: &str) -> Result<Service, String> {
     let out = aws
-        .ecs
+        .ecs()
         .describe_services()
         .cluster(cluster)
         .services(service)
@@ -85,7 +85,7 @@ pub enum AlarmLive {
 
 pub async fn alarm_live_state(aws: &Aws, alarm: &str) -> Result<(), AlarmLive> {
     let out = aws
-        .cloudwatch
+        .cloudwatch()
         .describe_alarms()
         .alarm_names(alarm)
         .send()
@@ -152,7 +152,7 @@ impl Mutation for ForceDeployment<'_> {
     async fn apply(&self) -> Result<String, String> {
         let out = self
             .aws
-            .ecs
+            .ecs()
             .update_service()
             .cluster(&self.cluster)
             .service(&self.service)
@@ -202,7 +202,7 @@ impl Mutation for PointServiceAt<'_> {
         }
         let td = self
             .aws
-            .ecs
+            .ecs()
             .describe_task_definition()
             .task_definition(&self.task_definition_arn)
             .send()
@@ -237,7 +237,7 @@ impl Mutation for PointServiceAt<'_> {
     async fn apply(&self) -> Result<String, String> {
         let out = self
             .aws
-            .ecs
+            .ecs()
             .update_service()
             .cluster(&self.cluster)
             .service(&self.service)

@@ -62,7 +62,7 @@ impl Triage {
 
 async fn stopped_reasons(aws: &Aws, cluster: &str, service: &str) -> Vec<String> {
     let listed = aws
-        .ecs
+        .ecs()
         .list_tasks()
         .cluster(cluster)
         .service_name(service)
@@ -82,7 +82,7 @@ async fn stopped_reasons(aws: &Aws, cluster: &str, service: &str) -> Vec<String>
         return Vec::new();
     }
     match aws
-        .ecs
+        .ecs()
         .describe_tasks()
         .cluster(cluster)
         .set_tasks(Some(arns))
@@ -133,7 +133,7 @@ async fn secrets_state(deps: &Deps) -> (Option<(i64, String)>, Vec<String>) {
     for name in [&cfg.oauth_secret_id, &cfg.client_id_secret_id] {
         match deps
             .aws
-            .secrets
+            .secrets()
             .describe_secret()
             .secret_id(name)
             .send()
@@ -160,7 +160,7 @@ async fn task_definition_problems(deps: &Deps, td: &str) -> Vec<String> {
     let cfg = &deps.config;
     let def = match deps
         .aws
-        .ecs
+        .ecs()
         .describe_task_definition()
         .task_definition(td)
         .send()
@@ -593,7 +593,7 @@ pub async fn handle(
             return Box::pin(crate::rollback::roll_back(deps, req, r, dry_run)).await;
         }
         Plan::Redeploy { why } => {
-            let guard = Guard::new(cfg, deps.aws.s3.clone(), trigger.clone(), dry_run, now);
+            let guard = Guard::new(cfg, deps.aws.s3().clone(), trigger.clone(), dry_run, now);
             let intent = Intent {
                 playbook,
                 change_id: trigger.id.clone(),

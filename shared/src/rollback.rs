@@ -69,7 +69,7 @@ pub async fn record_known_good(
 /// Image of the first container of a revision, for before/after evidence.
 pub async fn image_of(aws: &Aws, td: &str) -> String {
     match aws
-        .ecs
+        .ecs()
         .describe_task_definition()
         .task_definition(td)
         .send()
@@ -160,7 +160,7 @@ pub async fn roll_back(deps: &Deps, req: Request, mut r: Report, dry_run: bool) 
     r.playbook = Playbook::Rollback;
     let guard = Guard::new(
         cfg,
-        aws.s3.clone(),
+        aws.s3().clone(),
         r.trigger.clone(),
         dry_run,
         crate::clock::now_epoch(),

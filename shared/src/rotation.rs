@@ -74,7 +74,7 @@ async fn services_using(
     let mut token = None;
     loop {
         let page = aws
-            .ecs
+            .ecs()
             .list_services()
             .cluster(cluster)
             .set_next_token(token.take())
@@ -90,7 +90,7 @@ async fn services_using(
     let mut out = Vec::new();
     for chunk in arns.chunks(10) {
         let svcs = aws
-            .ecs
+            .ecs()
             .describe_services()
             .cluster(cluster)
             .set_services(Some(chunk.to_vec()))
@@ -102,7 +102,7 @@ async fn services_using(
                 continue;
             };
             let def = aws
-                .ecs
+                .ecs()
                 .describe_task_definition()
                 .task_definition(td)
                 .send()
@@ -130,7 +130,7 @@ async fn services_using(
 /// RotationSucceeded that follows it count once.
 async fn current_version(aws: &Aws, secret: &str) -> Result<Option<String>, String> {
     let d = aws
-        .secrets
+        .secrets()
         .describe_secret()
         .secret_id(secret)
         .send()
@@ -266,7 +266,7 @@ pub async fn handle(
 
     let guard = Guard::new(
         cfg,
-        aws.s3.clone(),
+        aws.s3().clone(),
         trigger,
         dry_run,
         crate::clock::now_epoch(),

@@ -242,7 +242,7 @@ async fn record_known_good(deps: &Deps, findings: &freshness::Findings, r: &mut 
     let Some(td) = &findings.collector_task_definition else {
         return;
     };
-    let ledger = crate::ledger::Ledger::new(deps.aws.s3.clone(), &cfg.bucket, &cfg.ledger_prefix);
+    let ledger = crate::ledger::Ledger::new(deps.aws.s3().clone(), &cfg.bucket, &cfg.ledger_prefix);
     let kg = crate::rollback::KnownGood {
         service: cfg.collector_service.clone(),
         task_definition_arn: td.clone(),
@@ -281,11 +281,11 @@ fn next_step_for(p: Playbook) -> String {
 /// pass after it close it with one report of what was verified.
 async fn close_incident(deps: &Deps, report: &mut Report) {
     let cfg = &deps.config;
-    let ledger = crate::ledger::Ledger::new(deps.aws.s3.clone(), &cfg.bucket, &cfg.ledger_prefix);
+    let ledger = crate::ledger::Ledger::new(deps.aws.s3().clone(), &cfg.bucket, &cfg.ledger_prefix);
     match crate::incident::note(&ledger, cfg, report, now_epoch()).await {
         Ok(Some(closing)) => {
             crate::telemetry::emit_metrics(&closing);
-            match publish::publish(&deps.aws.sns, &cfg.topic_arn, &closing).await {
+            match publish::publish(deps.aws.sns(), &cfg.topic_arn, &closing).await {
                 Ok(id) => tracing::info!(message_id = %id, "incident closed and reported"),
                 Err(e) => {
                     tracing::error!(error = %e, "incident-closed report could not be published")
@@ -335,7 +335,7 @@ async fn finish(
     if dry_run || !may_publish || !wanted {
         return Ok(report);
     }
-    match publish::publish(&deps.aws.sns, &deps.config.topic_arn, &report).await {
+    match publish::publish(deps.aws.sns(), &deps.config.topic_arn, &report).await {
         Ok(id) => {
             tracing::info!(message_id = %id, "report published");
             Ok(report)

@@ -151,7 +151,7 @@ pub struct ScheduleRecord {
 /// Reads the task's own log stream, named by the awslogs settings of its task definition.
 async fn task_log(aws: &Aws, t: &TaskChange) -> Result<(String, Vec<String>), String> {
     let td = aws
-        .ecs
+        .ecs()
         .describe_task_definition()
         .task_definition(&t.task_definition_arn)
         .send()
@@ -186,7 +186,7 @@ async fn task_log(aws: &Aws, t: &TaskChange) -> Result<(String, Vec<String>), St
     let mut token = None;
     for _ in 0..10 {
         let out = aws
-            .logs
+            .logs()
             .filter_log_events()
             .log_group_name(&group)
             .log_stream_names(&stream)
@@ -220,7 +220,7 @@ pub struct RuleTarget {
 
 pub async fn rule_target(aws: &Aws, rule: &str) -> Result<RuleTarget, String> {
     let out = aws
-        .events
+        .events()
         .list_targets_by_rule()
         .rule(rule)
         .send()
@@ -271,7 +271,7 @@ impl Mutation for ManualRun<'_> {
         // Never overlap a run that is still going (scheduled or manual).
         let running = self
             .aws
-            .ecs
+            .ecs()
             .list_tasks()
             .cluster(&t.cluster)
             .family(&self.family)
@@ -292,7 +292,7 @@ impl Mutation for ManualRun<'_> {
         let t = rule_target(self.aws, &self.rule).await.ok()?;
         let out = self
             .aws
-            .ecs
+            .ecs()
             .list_tasks()
             .cluster(&t.cluster)
             .family(&self.family)
@@ -318,7 +318,7 @@ impl Mutation for ManualRun<'_> {
             .map_err(|e| format!("network configuration of {}: {e}", self.rule))?;
         let out = self
             .aws
-            .ecs
+            .ecs()
             .run_task()
             .cluster(&t.cluster)
             .task_definition(&t.task_definition)
@@ -379,7 +379,7 @@ impl Mutation for SetRule<'_> {
         let want = if self.enable { "ENABLED" } else { "DISABLED" };
         let d = self
             .aws
-            .events
+            .events()
             .describe_rule()
             .name(&self.rule)
             .send()
@@ -394,7 +394,7 @@ impl Mutation for SetRule<'_> {
         let want = if self.enable { "ENABLED" } else { "DISABLED" };
         let d = self
             .aws
-            .events
+            .events()
             .describe_rule()
             .name(&self.rule)
             .send()
@@ -410,7 +410,7 @@ impl Mutation for SetRule<'_> {
         };
         let res = if self.enable {
             self.aws
-                .events
+                .events()
                 .enable_rule()
                 .name(&self.rule)
                 .customize()
@@ -421,7 +421,7 @@ impl Mutation for SetRule<'_> {
                 .map_err(|e| describe_error(&e))
         } else {
             self.aws
-                .events
+                .events()
                 .disable_rule()
                 .name(&self.rule)
                 .customize()
@@ -547,7 +547,7 @@ pub async fn handle(deps: &Deps, t: &TaskChange, trigger: TriggerRef, dry_run: b
     let verdict = judge(job, &lines, &exits, t.stopped_reason.as_deref());
     let guard = Guard::new(
         cfg,
-        aws.s3.clone(),
+        aws.s3().clone(),
         trigger.clone(),
         dry_run,
         crate::clock::now_epoch(),
@@ -753,10 +753,10 @@ pub async fn handle(deps: &Deps, t: &TaskChange, trigger: TriggerRef, dry_run: b
 /// `autoheal schedules status`: both rules, their targets and what the ledger knows.
 pub async fn status(deps: &Deps) -> Vec<String> {
     let cfg = &deps.config;
-    let ledger = crate::ledger::Ledger::new(deps.aws.s3.clone(), &cfg.bucket, &cfg.ledger_prefix);
+    let ledger = crate::ledger::Ledger::new(deps.aws.s3().clone(), &cfg.bucket, &cfg.ledger_prefix);
     let mut out = Vec::new();
     for rule in [&cfg.analysis_rule, &cfg.vod_rule] {
-        let state = match deps.aws.events.describe_rule().name(rule).send().await {
+        let state = match deps.aws.events().describe_rule().name(rule).send().await {
             Ok(d) => format!(
                 "{} {}",
                 d.state().map(|s| s.as_str()).unwrap_or("?"),

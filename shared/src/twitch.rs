@@ -78,7 +78,7 @@ impl TokenCheck {
 /// Reads the token's current value. The error never contains the value.
 pub async fn read_token(aws: &Aws, secret_id: &str) -> Result<Token, String> {
     let out = aws
-        .secrets
+        .secrets()
         .get_secret_value()
         .secret_id(secret_id)
         .send()

@@ -1,7 +1,7 @@
 //! Faults the emulator cannot produce: throttling, 5xx, access denied, a failing SNS publish, a
 //! failing UpdateService, endpoints that keep answering 503 or never answer at all.
 //!
-//! Every SDK client is built from the `SdkConfig` that `Aws::connect_with` builds for production
+//! Every SDK client is built from the `SdkConfig` that `Aws::connect` builds for production
 //! (so the retry and timeout policy under test is the real one in `aws.rs`), with its HTTP client
 //! replaced by `aws-smithy-mocks`. Nothing leaves the process: the mock HTTP client answers every
 //! request, and the endpoint is a closed loopback port in case anything ever slipped through.
@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use autoheal::aws::{Aws, StaticKeys};
+use autoheal::aws::{Aws, Clients, CredentialSource, StaticKeys};
 use autoheal::config::Config;
 use autoheal::report::{ActionStatus, Check, CheckStatus, Outcome, Report};
 use autoheal::run::{self, Deps, Function, RunError, RunOptions};
@@ -70,7 +70,9 @@ async fn production_sdk(config: &Config) -> SdkConfig {
         access_key_id: "testing".into(),
         secret_access_key: "testing".into(),
     };
-    Aws::connect_with(config, Some(keys)).await.sdk
+    Aws::connect(config, CredentialSource::Static(keys))
+        .await
+        .sdk
 }
 
 fn now() -> i64 {
@@ -112,7 +114,7 @@ impl Mocks {
                 .http_client(http.clone())
                 .interceptor(interceptor(&self.ecs)),
         };
-        Aws {
+        let clients = Clients {
             ecs: aws_sdk_ecs::Client::from_conf(ecs.build()),
             logs: aws_sdk_cloudwatchlogs::Client::from_conf(
                 aws_sdk_cloudwatchlogs::config::Builder::from(sdk)
@@ -151,8 +153,8 @@ impl Mocks {
                     .interceptor(interceptor(&self.cloudwatch))
                     .build(),
             ),
-            sdk: sdk.clone(),
-        }
+        };
+        Aws::from_clients(sdk.clone(), clients)
     }
 
     async fn deps(&self) -> Deps {

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use autoheal::aws::{Aws, StaticKeys};
+use autoheal::aws::{Aws, CredentialSource, StaticKeys};
 use autoheal::config::Config;
 use autoheal::run::Deps;
 use serde_json::{json, Value};
@@ -200,7 +200,7 @@ impl World {
             access_key_id: "testing".into(),
             secret_access_key: "testing".into(),
         };
-        let aws = Aws::connect_with(&config, Some(keys)).await;
+        let aws = Aws::connect(&config, CredentialSource::Static(keys)).await;
         Deps { config, aws }
     }
 
