@@ -12,7 +12,9 @@ Reproduce (from the repository root; each build is a cold release build with zig
 Options: --only freshness-check,alarm-responder (a subset), --lambda-dir DIR (other zips),
 --env KEY=VALUE (extra environment for every process), --tls (reach the emulator through a local TLS
 front, tls_front.py: handshakes, and the machine's whole CA bundle as the trust store;
-BENCHMARKS.md's HTTPS table: --tls --out bench/footprint/results-tls.json), --out FILE.
+BENCHMARKS.md's HTTPS table), --variant LABEL=DIR
+(repeatable: compare builds in one interleaved round-robin, e.g. --variant before=/tmp/old
+--variant after=target/lambda), --out FILE.
 
 Artifacts read: target/lambda/<name>/bootstrap.zip and
 bench/footprint/hello/target/lambda/hello/bootstrap.zip. arm64 is not measured (the aarch64 std is
@@ -210,7 +212,7 @@ def one_start(api: RuntimeAPI, binary: Path, name: str, event: bytes, env: dict,
         pid = holder.get("pid")
         return proc_status_kib(pid, "VmHWM") if pid else None
 
-    s = api.arm(event, f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:{name}", at_first_next)
+    s = api.arm(event, f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:{name.split('@')[0]}", at_first_next)
     with open(logdir / f"{name}-{i}.log", "wb") as log:
         t0 = time.perf_counter()
         p = subprocess.Popen([str(binary)], env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
@@ -261,8 +263,10 @@ def set_path(doc, dotted: str, value) -> None:
 class Target:
     """One binary under test: its unpacked bootstrap, its event and the world it runs against."""
 
-    def __init__(self, name: str, zip_path: Path, event: bytes, scenarios: list[dict] | None, work: Path):
+    def __init__(self, name: str, zip_path: Path, event: bytes, scenarios: list[dict] | None, work: Path,
+                 function: str | None = None):
         self.name, self.zip_path, self.event, self.scenarios = name, zip_path, event, scenarios
+        self.function = function or name
         d = work / name
         d.mkdir()
         self.binary = unzip_bootstrap(zip_path, d)
@@ -302,7 +306,7 @@ def measure_all(targets: list[Target], runs: int, emu: Emulator, work: Path, ext
             if t.scenarios is not None:
                 emu.fresh_world(t.scenarios)
             with RuntimeAPI() as api:
-                env = {**lambda_env(t.name, api.address, endpoint or emu.url, str(home)), **extra_env}
+                env = {**lambda_env(t.function, api.address, endpoint or emu.url, str(home)), **extra_env}
                 r = one_start(api, t.binary, t.name, t.event, env, work, i)
             if i > 0:
                 t.samples.append(r)
@@ -338,6 +342,9 @@ def main() -> int:
                     help="where cargo-lambda put <name>/bootstrap.zip")
     ap.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
                     help="extra environment for every process (variants, e.g. SSL_CERT_DIR=/nonexistent)")
+    ap.add_argument("--variant", action="append", default=[], metavar="LABEL=DIR",
+                    help="compare builds: each function from each DIR, started in the same round-robin "
+                         "(rows <name>@<LABEL>); replaces --lambda-dir")
     ap.add_argument("--tls", action="store_true",
                     help="reach the emulator through HTTPS (tls_front.py): TLS handshakes and a real-size trust store")
     args = ap.parse_args()
@@ -347,16 +354,19 @@ def main() -> int:
     extra_env = dict(kv.split("=", 1) for kv in args.env)
     try:
         targets = [Target("hello", HELLO_ZIP, json.dumps({"hello": "world", "n": 1}).encode(), None, work)]
+        variants = [v.split("=", 1) for v in args.variant] or [(None, args.lambda_dir)]
         for name in [n for n in args.only.split(",") if n]:
             fixture, scenarios, *changes = FUNCTIONS[name]
-            zip_path = Path(args.lambda_dir) / name / "bootstrap.zip"
-            if not zip_path.exists():
-                print(f"skipping {name}: {zip_path} not built", file=sys.stderr)
-                continue
             event = json.loads((EVENTS / fixture).read_bytes())
             for path, value in (changes[0] if changes else {}).items():
                 set_path(event, path, value)
-            targets.append(Target(name, zip_path, json.dumps(event).encode(), scenarios, work))
+            for label, directory in variants:
+                zip_path = Path(directory) / name / "bootstrap.zip"
+                if not zip_path.exists():
+                    print(f"skipping {name}: {zip_path} not built", file=sys.stderr)
+                    continue
+                row = f"{name}@{label}" if label else name
+                targets.append(Target(row, zip_path, json.dumps(event).encode(), scenarios, work, name))
         emu = Emulator()
         endpoint = None
         if args.tls:

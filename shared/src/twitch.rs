@@ -4,6 +4,7 @@
 //! The token is held in [`Token`], which never prints its value; it is read from Secrets Manager
 //! only for this call and sent only to the configured validate URL.
 
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use http_body_util::{BodyExt, Empty};
@@ -93,14 +94,40 @@ pub async fn read_token(aws: &Aws, secret_id: &str) -> Result<Token, String> {
     ))
 }
 
+type HttpsClient = hyper_util::client::legacy::Client<
+    hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
+    Empty<Bytes>,
+>;
+
+/// One client per process: building it reads and parses the system trust store, which a warm
+/// Lambda sandbox should not redo on every alarm. It keeps no idle connections: there is one call
+/// per run, and a pooled connection would belong to the runtime of the run that opened it.
+fn https_client() -> Result<&'static HttpsClient, String> {
+    static CLIENT: OnceLock<Result<HttpsClient, String>> = OnceLock::new();
+    CLIENT
+        .get_or_init(|| {
+            let connector = hyper_rustls::HttpsConnectorBuilder::new()
+                .with_native_roots()
+                .map_err(|e| format!("no TLS trust roots: {e}"))?
+                .https_or_http()
+                .enable_http1()
+                .build();
+            Ok(
+                hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                    .pool_max_idle_per_host(0)
+                    .build(connector),
+            )
+        })
+        .as_ref()
+        .map_err(Clone::clone)
+}
+
 /// Calls the validate endpoint once, bounded to a few seconds.
 pub async fn validate(url: &str, token: &Token) -> TokenCheck {
-    let connector = match hyper_rustls::HttpsConnectorBuilder::new().with_native_roots() {
-        Ok(b) => b.https_or_http().enable_http1().build(),
-        Err(e) => return TokenCheck::Unknown(format!("no TLS trust roots: {e}")),
+    let client = match https_client() {
+        Ok(c) => c,
+        Err(e) => return TokenCheck::Unknown(e),
     };
-    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-        .build::<_, Empty<Bytes>>(connector);
     let request = match hyper::Request::get(url)
         .header("Authorization", format!("OAuth {}", token.expose()))
         .header("User-Agent", "autoheal")
