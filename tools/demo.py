@@ -24,6 +24,9 @@ EVENTS = ROOT / "tests" / "fixtures" / "events"
 AUTOHEAL = ROOT / "target" / "debug" / "autoheal"
 TOPIC = "arn:aws:sns:us-east-1:123456789012:vieweratlas-alerts"
 
+sys.path.insert(0, str(ROOT / "tests" / "world"))
+from world import SENTINEL_CLIENT_ID, SENTINEL_TOKEN  # noqa: E402  (the secret values the world plants)
+
 BOLD, DIM, GREEN, RED, RESET = ("\033[1m", "\033[2m", "\033[32m", "\033[31m", "\033[0m") if sys.stdout.isatty() else ("",) * 5
 
 
@@ -95,14 +98,18 @@ class LambdaRuntime:
             return {"invoke_error": (out.stdout + out.stderr).strip()[-2000:]}
         return json.loads(out.stdout)
 
-    def stop(self):
+    def stop(self) -> str:
+        """Stops the runtime; returns everything the functions logged."""
         try:
             os.killpg(self.proc.pid, signal.SIGTERM)
         except ProcessLookupError:
             pass
         self.proc.wait(timeout=20)
         os.unlink(self.env_file.name)
+        with open(self.log.name, encoding="utf-8", errors="replace") as f:
+            logged = f.read()
         os.unlink(self.log.name)
+        return logged
 
 
 def render(report: dict) -> str:
@@ -189,12 +196,15 @@ def main() -> int:
     emulator = Emulator()
     runtime = None
     failures = []
+    outputs = []  # every report returned and every message published, for the secret search
+    logged = ""
     try:
         env = {
             "AWS_REGION": "us-east-1", "AWS_ENDPOINT_URL": emulator.url,
             "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
             "S3_BUCKET": "vieweratlas-data-lake", "SNS_TOPIC_ARN": TOPIC,
-            "AUTOHEAL_TWITCH_VALIDATE_URL": "", "AUTOHEAL_LOG": "warn",
+            # info, as deployed: the logs are searched for secret values at the end.
+            "AUTOHEAL_TWITCH_VALIDATE_URL": "", "AUTOHEAL_LOG": "info",
         }
         runtime = LambdaRuntime(env)
         for i, sc in enumerate(SCENARIOS, 1):
@@ -220,6 +230,8 @@ def main() -> int:
                 failures.append(title)
                 continue
             published = emulator.post("/_world/published")
+            outputs.append(json.dumps(result))
+            outputs.extend(m["message"] for m in published)
             if published:
                 for m in published:
                     print(f"{DIM}   SNS message received by on-call ({took:.1f}s), subject: {m['subject']}{RESET}\n")
@@ -235,9 +247,18 @@ def main() -> int:
                 failures.append(title)
     finally:
         if runtime:
-            runtime.stop()
+            logged = runtime.stop()
         emulator.stop()
     print()
+    leaks = [f"{where} holds the planted value {secret[:12]}…"
+             for secret in (SENTINEL_TOKEN, SENTINEL_CLIENT_ID)
+             for where, text in [("the functions' logs", logged)] + [(f"output {i}", t) for i, t in enumerate(outputs)]
+             if secret in text]
+    if leaks:
+        print(f"{RED}demo: secret value leaked: {'; '.join(leaks)}{RESET}")
+        return 1
+    print(f"{DIM}demo: no planted secret value in {len(outputs)} reports and messages or in "
+          f"{logged.count(chr(10))} lines of function logs{RESET}")
     if failures:
         print(f"{RED}demo: {len(failures)} of {len(SCENARIOS)} scenarios did not end as expected: {', '.join(failures)}{RESET}")
         return 1
