@@ -52,20 +52,38 @@ class TlsFront:
         ctx.load_cert_chain(cert, key)
         self._ctx, self._upstream = ctx, upstream_port
         self._loop = asyncio.new_event_loop()
-        ready = threading.Event()
+        self._server = None
         self.port = 0
+        failed: list[BaseException] = []
+        ready = threading.Event()
 
         async def start():
-            server = await asyncio.start_server(self._relay, "127.0.0.1", 0, ssl=self._ctx)
-            self.port = server.sockets[0].getsockname()[1]
-            ready.set()
-            async with server:
-                await server.serve_forever()
+            self._server = await asyncio.start_server(self._relay, "127.0.0.1", 0, ssl=self._ctx)
+            self.port = self._server.sockets[0].getsockname()[1]
 
-        self._thread = threading.Thread(target=lambda: self._loop.run_until_complete(start()), daemon=True)
+        def run():
+            asyncio.set_event_loop(self._loop)
+            try:
+                self._loop.run_until_complete(start())
+            except BaseException as e:  # reported by __init__, not as a thread traceback
+                failed.append(e)
+                ready.set()
+                return
+            ready.set()
+            self._loop.run_forever()
+            # Stopped: close the listener and let the open relays finish cancelling.
+            self._server.close()
+            pending = asyncio.all_tasks(self._loop)
+            for task in pending:
+                task.cancel()
+            if pending:
+                self._loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+            self._loop.close()
+
+        self._thread = threading.Thread(target=run, daemon=True)
         self._thread.start()
-        if not ready.wait(10):
-            raise RuntimeError("TLS front did not start")
+        if not ready.wait(10) or failed:
+            raise RuntimeError(f"TLS front did not start: {failed[0] if failed else 'timeout'}")
         self.url = f"https://localhost:{self.port}"
 
     async def _relay(self, reader, writer):
@@ -91,4 +109,6 @@ class TlsFront:
         await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
 
     def stop(self):
-        self._loop.call_soon_threadsafe(self._loop.stop)
+        if self._loop.is_running():
+            self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
