@@ -340,13 +340,7 @@ pub async fn check(deps: &Deps, trigger: TriggerRef, dry_run: bool) -> Report {
         r.next_steps.push("Create the topic and subscribe the on-call address (aws/SNS_SETUP.md), then re-run apply-monitoring.sh".into());
         return r;
     }
-    let guard = Guard::new(
-        cfg,
-        aws.s3().clone(),
-        trigger.clone(),
-        dry_run,
-        crate::clock::now_epoch(),
-    );
+    let guard = Guard::for_run(cfg, aws, trigger.clone(), dry_run);
     let mut outcomes = Vec::new();
     for spec in repairs {
         let intent = Intent {

@@ -439,14 +439,7 @@ fn schedules(rest: &[String]) -> ExitCode {
             let enable = verb == "enable";
             let trigger = manual_trigger("schedules", rules.join(","));
             let dry = dry_run || deps.config.dry_run;
-            let now = crate::clock::now_epoch();
-            let guard = crate::guard::Guard::new(
-                &deps.config,
-                deps.aws.s3().clone(),
-                trigger.clone(),
-                dry,
-                now,
-            );
+            let guard = crate::guard::Guard::for_run(&deps.config, &deps.aws, trigger.clone(), dry);
             let mut outcomes = Vec::new();
             for r in &rules {
                 let intent = crate::guard::Intent {

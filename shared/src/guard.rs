@@ -17,6 +17,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use serde::{Deserialize, Serialize};
 
+use crate::aws::Aws;
 use crate::clock::rfc3339;
 use crate::config::Config;
 use crate::ledger::{Created, Decision, Ledger, LedgerError};
@@ -171,6 +172,17 @@ impl<'a> Guard<'a> {
             now,
             seq: AtomicU32::new(0),
         }
+    }
+
+    /// The guard of a run starting now, with its ledger in the configured bucket.
+    pub fn for_run(cfg: &'a Config, aws: &Aws, trigger: TriggerRef, dry_run: bool) -> Self {
+        Self::new(
+            cfg,
+            aws.s3().clone(),
+            trigger,
+            dry_run,
+            crate::clock::now_epoch(),
+        )
     }
 
     pub fn ledger(&self) -> &Ledger {

@@ -158,13 +158,7 @@ pub async fn roll_back(deps: &Deps, req: Request, mut r: Report, dry_run: bool) 
     let cfg = &deps.config;
     let aws = &deps.aws;
     r.playbook = Playbook::Rollback;
-    let guard = Guard::new(
-        cfg,
-        aws.s3().clone(),
-        r.trigger.clone(),
-        dry_run,
-        crate::clock::now_epoch(),
-    );
+    let guard = Guard::for_run(cfg, aws, r.trigger.clone(), dry_run);
 
     let svc = match describe_service(aws, &cfg.cluster, &req.service).await {
         Ok(s) => s,

@@ -264,13 +264,7 @@ pub async fn handle(
         },
     ));
 
-    let guard = Guard::new(
-        cfg,
-        aws.s3().clone(),
-        trigger,
-        dry_run,
-        crate::clock::now_epoch(),
-    );
+    let guard = Guard::for_run(cfg, aws, trigger, dry_run);
     let mut outcomes = Vec::new();
     for (svc, desired) in &services {
         if *desired == 0 {

@@ -545,13 +545,7 @@ pub async fn handle(deps: &Deps, t: &TaskChange, trigger: TriggerRef, dry_run: b
         }
     };
     let verdict = judge(job, &lines, &exits, t.stopped_reason.as_deref());
-    let guard = Guard::new(
-        cfg,
-        aws.s3().clone(),
-        trigger.clone(),
-        dry_run,
-        crate::clock::now_epoch(),
-    );
+    let guard = Guard::for_run(cfg, aws, trigger.clone(), dry_run);
     let key = schedule_key(&guard, &rule);
     let now = crate::clock::now_epoch();
 
