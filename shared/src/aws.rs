@@ -215,3 +215,19 @@ where
         _ => "unknown SDK error".to_string(),
     }
 }
+
+/// Whether an SDK error leaves the request's effect unknown and a new attempt worthwhile: a timeout,
+/// a connection that failed or broke, an unreadable answer, or a 5xx (S3's 500 and 503 included).
+/// A 4xx is an answer: the request was refused and trying again changes nothing.
+pub fn is_transient<E>(
+    err: &aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
+) -> bool {
+    use aws_sdk_s3::error::SdkError;
+    match err {
+        SdkError::ServiceError(se) => se.raw().status().is_server_error(),
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            true
+        }
+        _ => false,
+    }
+}

@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use crate::aws::Aws;
 use crate::clock::rfc3339;
 use crate::config::Config;
-use crate::ledger::{Created, Decision, Ledger, LedgerError};
+use crate::ledger::{Created, Decision, Ledger, LedgerError, Replaced};
 use crate::report::{Action, ActionStatus, Playbook, TriggerRef};
 
 /// One mutation, with the checks only it knows how to make.
@@ -63,10 +63,21 @@ pub enum Hold {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
-    Done { result: String },
+    /// The mutation was made. `ledger` says what could not be recorded afterwards (the mutation's
+    /// result still stands; the next run that touches the record reconciles it).
+    Done {
+        result: String,
+        ledger: Option<String>,
+    },
     Planned,
     Held(Hold),
-    Failed { error: String },
+    /// The ledger could not be read or written before acting, so nothing was done.
+    NotAttempted {
+        error: String,
+    },
+    Failed {
+        error: String,
+    },
 }
 
 /// An intended action with the evidence behind it.
@@ -199,7 +210,8 @@ impl<'a> Guard<'a> {
         let kind = m.kind();
         let out = match self.decide_and_act(intent, m, &target, kind).await {
             Ok(v) => v,
-            Err(e) => Verdict::Failed {
+            // Every ledger error that escapes comes before the mutation: nothing was changed.
+            Err(e) => Verdict::NotAttempted {
                 error: e.to_string(),
             },
         };
@@ -212,7 +224,7 @@ impl<'a> Guard<'a> {
         };
         if !self.dry_run {
             let result = match &out {
-                Verdict::Done { result } => Some(result.clone()),
+                Verdict::Done { result, .. } => Some(result.clone()),
                 _ => None,
             };
             if let Err(e) = self
@@ -342,9 +354,9 @@ impl<'a> Guard<'a> {
                 // acted before repeating anything.
                 let mut taken = c.clone();
                 taken.claimed_at = self.now;
-                let Some(etag) = self
+                let Replaced::Done(etag) = self
                     .ledger
-                    .put_if(&claim_name, &taken, Some(&existing.etag))
+                    .replace(&claim_name, &taken, &existing.etag)
                     .await?
                 else {
                     return Ok(Verdict::Held(Hold::Duplicate {
@@ -363,6 +375,7 @@ impl<'a> Guard<'a> {
                     .await?;
                     return Ok(Verdict::Done {
                         result: format!("{result} (resumed: the earlier attempt had acted)"),
+                        ledger: None,
                     });
                 }
                 etag
@@ -417,30 +430,19 @@ impl<'a> Guard<'a> {
 
         match m.apply().await {
             Ok(result) => {
-                self.finish_claim(
-                    &claim_name,
-                    &claim,
-                    &claim_etag,
-                    "done",
-                    Some(result.clone()),
-                    None,
-                )
-                .await?;
-                let r = result.clone();
-                let change = intent.change_id.clone();
-                self.ledger
-                    .update::<TargetHistory, _>(&history_name, |h| {
-                        if let Some(e) = h
-                            .actions
-                            .iter_mut()
-                            .rev()
-                            .find(|e| e.change_id == change && e.result.is_none())
-                        {
-                            e.result = Some(r.clone());
-                        }
-                    })
-                    .await?;
-                Ok(Verdict::Done { result })
+                let ledger = self
+                    .record_success(
+                        &claim_name,
+                        &claim,
+                        &claim_etag,
+                        &history_name,
+                        intent,
+                        &result,
+                    )
+                    .await
+                    .err()
+                    .map(|e| e.to_string());
+                Ok(Verdict::Done { result, ledger })
             }
             Err(error) => {
                 self.finish_claim(
@@ -457,6 +459,42 @@ impl<'a> Guard<'a> {
         }
     }
 
+    /// After the mutation: the claim is done and the history entry gets its result. A failure here
+    /// does not undo the mutation, so it is reported, not treated as the action failing.
+    async fn record_success(
+        &self,
+        claim_name: &str,
+        claim: &Claim,
+        claim_etag: &str,
+        history_name: &str,
+        intent: &Intent,
+        result: &str,
+    ) -> Result<(), LedgerError> {
+        self.finish_claim(
+            claim_name,
+            claim,
+            claim_etag,
+            "done",
+            Some(result.to_string()),
+            None,
+        )
+        .await?;
+        let change = intent.change_id.clone();
+        self.ledger
+            .update::<TargetHistory, _>(history_name, |h| {
+                if let Some(e) = h
+                    .actions
+                    .iter_mut()
+                    .rev()
+                    .find(|e| e.change_id == change && e.result.is_none())
+                {
+                    e.result = Some(result.to_string());
+                }
+            })
+            .await?;
+        Ok(())
+    }
+
     async fn finish_claim(
         &self,
         key: &str,
@@ -470,9 +508,9 @@ impl<'a> Guard<'a> {
         c.status = status.to_string();
         c.result = result;
         c.reason = reason;
-        // Only this invocation holds the claim; a failed condition means a retry took it over,
-        // and that retry will record its own ending.
-        self.ledger.put_if(key, &c, Some(etag)).await?;
+        // Only this invocation holds the claim; `Superseded` means a retry took it over, and that
+        // retry will record its own ending.
+        self.ledger.replace(key, &c, etag).await?;
         Ok(())
     }
 
@@ -571,7 +609,10 @@ pub fn describe_hold(h: &Hold, cfg: &Config) -> String {
 
 fn describe(v: &Verdict, intent: &Intent, cfg: &Config) -> (ActionStatus, String) {
     match v {
-        Verdict::Done { result } => (ActionStatus::Done, format!("{}: {result}", intent.detail)),
+        Verdict::Done {
+            result,
+            ledger: None,
+        } => (ActionStatus::Done, format!("{}: {result}", intent.detail)),
         Verdict::Planned => (
             ActionStatus::Planned,
             format!("dry run: would {}", intent.detail),
@@ -579,6 +620,23 @@ fn describe(v: &Verdict, intent: &Intent, cfg: &Config) -> (ActionStatus, String
         Verdict::Held(h) => (
             ActionStatus::Skipped,
             format!("not done ({}): {}", describe_hold(h, cfg), intent.detail),
+        ),
+        Verdict::Done {
+            result,
+            ledger: Some(e),
+        } => (
+            ActionStatus::Done,
+            format!(
+                "{}: {result} (the audit ledger could not be updated afterwards: {e}; the next run reconciles it)",
+                intent.detail
+            ),
+        ),
+        Verdict::NotAttempted { error } => (
+            ActionStatus::Skipped,
+            format!(
+                "not done: the audit ledger could not be reached, so nothing was changed ({error}): {}",
+                intent.detail
+            ),
         ),
         Verdict::Failed { error } => (
             ActionStatus::Failed,

@@ -20,7 +20,7 @@
 use aws_sdk_s3::primitives::ByteStream;
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
-use crate::aws::describe_error;
+use crate::aws::{describe_error, is_transient};
 use crate::clock::{civil_date, rfc3339};
 
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +31,9 @@ pub enum LedgerError {
         bucket: String,
         key: String,
         detail: String,
+        /// A timeout, a dropped connection or a 5xx: the request may or may not have taken effect,
+        /// and trying again may succeed. Anything else (access denied, no such bucket) will not.
+        transient: bool,
     },
     #[error("ledger record s3://{bucket}/{key} is unreadable: {detail}")]
     Corrupt {
@@ -46,11 +49,30 @@ pub enum LedgerError {
     },
 }
 
+impl LedgerError {
+    /// Worth another try: S3 was slow or failing, not refusing.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            LedgerError::S3 { transient, .. } => *transient,
+            LedgerError::Contended { .. } => true,
+            LedgerError::Corrupt { .. } => false,
+        }
+    }
+}
+
 /// A record and the ETag it was read with, for a later `If-Match` write.
 #[derive(Debug, Clone)]
 pub struct Versioned<T> {
     pub value: T,
     pub etag: String,
+    /// The token of the write that stored this version (see [`Ledger`]: own-write recognition).
+    writer: Option<String>,
+}
+
+impl<T> Versioned<T> {
+    fn written_by(&self, token: &str) -> bool {
+        self.writer.as_deref() == Some(token)
+    }
 }
 
 /// The result of trying to create a record that must exist at most once.
@@ -58,6 +80,58 @@ pub struct Versioned<T> {
 pub enum Created<T> {
     Won(String),
     Exists(Versioned<T>),
+}
+
+/// The result of replacing the version one read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Replaced {
+    /// Written; the new ETag.
+    Done(String),
+    /// Someone else wrote the record after it was read: nothing was written.
+    Superseded,
+}
+
+/// What S3 answered a conditional write.
+enum Written {
+    Yes(String),
+    /// 412 (the condition failed) or 409 (a concurrent conditional write to the key).
+    ConditionFailed,
+}
+
+/// How every record is stored: its own fields, plus the token of the write that stored it. A write
+/// whose answer is lost (a timeout, a 500 after S3 applied it) is retried, by the SDK or by the
+/// ledger, and then meets its own object: 412 for a create, a changed ETag for a replace. The
+/// token tells "my earlier attempt landed" from "someone else wrote", so a claim is not mistaken
+/// for another invocation's and a counter is not incremented twice.
+#[derive(Serialize, Deserialize)]
+struct Stored<T> {
+    #[serde(flatten)]
+    body: T,
+    #[serde(rename = "_writer", default, skip_serializing_if = "Option::is_none")]
+    writer: Option<String>,
+}
+
+/// A token no other write will carry: process, time and a counter, plus randomness so that two
+/// containers with the same pid at the same nanosecond still differ.
+fn write_token() -> String {
+    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!(
+        "{:x}-{:x}-{seq:x}-{:016x}",
+        std::process::id(),
+        crate::clock::now_millis(),
+        fastrand::u64(..)
+    )
+}
+
+/// How often the ledger tries one logical operation when S3 is slow, failing or contended, and how
+/// long it waits in between (doubling). Each S3 call has its own SDK timeout and retries on top.
+const MAX_TRIES: u32 = 6;
+const FIRST_BACKOFF_MS: u64 = 100;
+
+async fn backoff(try_no: u32) {
+    let ms = FIRST_BACKOFF_MS << try_no.min(5);
+    tokio::time::sleep(std::time::Duration::from_millis(ms + fastrand::u64(..=ms))).await;
 }
 
 /// Keys are built from event ids and names chosen by others: keep them to a safe alphabet.
@@ -94,9 +168,6 @@ pub struct Ledger {
     prefix: String,
 }
 
-/// How often a read-modify-write retries when another writer got there first.
-const MAX_TRIES: u32 = 8;
-
 impl Ledger {
     pub fn new(s3: aws_sdk_s3::Client, bucket: &str, prefix: &str) -> Self {
         Self {
@@ -110,12 +181,13 @@ impl Ledger {
         format!("{}{kind}/{}.json", self.prefix, safe_key(name))
     }
 
-    fn err(&self, op: &'static str, key: &str, detail: String) -> LedgerError {
+    fn err(&self, op: &'static str, key: &str, detail: String, transient: bool) -> LedgerError {
         LedgerError::S3 {
             op,
             bucket: self.bucket.clone(),
             key: key.to_string(),
             detail,
+            transient,
         }
     }
 
@@ -137,7 +209,7 @@ impl Ledger {
                 if d.starts_with("NoSuchKey") || d.contains("NotFound") {
                     return Ok(None);
                 }
-                return Err(self.err("GetObject", key, d));
+                return Err(self.err("GetObject", key, d, is_transient(&e)));
             }
         };
         let etag = out.e_tag().unwrap_or_default().to_string();
@@ -145,26 +217,36 @@ impl Ledger {
             .body
             .collect()
             .await
-            .map_err(|e| self.err("GetObject", key, format!("reading body: {e}")))?
+            .map_err(|e| self.err("GetObject", key, format!("reading body: {e}"), true))?
             .into_bytes();
-        let value = serde_json::from_slice(&bytes).map_err(|e| LedgerError::Corrupt {
-            bucket: self.bucket.clone(),
-            key: key.to_string(),
-            detail: e.to_string(),
-        })?;
-        Ok(Some(Versioned { value, etag }))
+        let stored: Stored<T> =
+            serde_json::from_slice(&bytes).map_err(|e| LedgerError::Corrupt {
+                bucket: self.bucket.clone(),
+                key: key.to_string(),
+                detail: e.to_string(),
+            })?;
+        Ok(Some(Versioned {
+            value: stored.body,
+            etag,
+            writer: stored.writer,
+        }))
     }
 
-    /// Writes `value` only if `expect` holds: `None` means "must not exist yet", `Some(etag)` means
-    /// "must still be the version I read". `Ok(false)` when the condition failed.
-    pub async fn put_if<T: Serialize>(
+    /// One conditional PUT: `None` means "must not exist yet", `Some(etag)` means "must still be
+    /// the version I read".
+    async fn write<T: Serialize>(
         &self,
         key: &str,
         value: &T,
+        token: &str,
         expect: Option<&str>,
-    ) -> Result<Option<String>, LedgerError> {
-        let body = serde_json::to_vec_pretty(value)
-            .map_err(|e| self.err("PutObject", key, e.to_string()))?;
+    ) -> Result<Written, LedgerError> {
+        let stored = Stored {
+            body: value,
+            writer: Some(token.to_string()),
+        };
+        let body = serde_json::to_vec_pretty(&stored)
+            .map_err(|e| self.err("PutObject", key, e.to_string(), false))?;
         let mut req = self
             .s3
             .put_object()
@@ -177,64 +259,152 @@ impl Ledger {
             Some(etag) => req.if_match(etag),
         };
         match req.send().await {
-            Ok(out) => Ok(Some(out.e_tag().unwrap_or_default().to_string())),
+            Ok(out) => Ok(Written::Yes(out.e_tag().unwrap_or_default().to_string())),
             Err(e) => {
                 let d = describe_error(&e);
-                // 412: someone else wrote first. 409: a concurrent conditional write is in flight.
                 if d.starts_with("PreconditionFailed") || d.contains("ConditionalRequestConflict") {
-                    Ok(None)
+                    Ok(Written::ConditionFailed)
                 } else {
-                    Err(self.err("PutObject", key, d))
+                    Err(self.err("PutObject", key, d, is_transient(&e)))
                 }
             }
         }
     }
 
     /// Creates the record unless it exists; exactly one of any number of concurrent callers wins.
+    /// A write whose answer was lost is recognised by its token: the caller that made it wins.
     pub async fn create<T: Serialize + DeserializeOwned>(
         &self,
         key: &str,
         value: &T,
     ) -> Result<Created<T>, LedgerError> {
-        for _ in 0..MAX_TRIES {
-            if let Some(etag) = self.put_if(key, value, None).await? {
-                return Ok(Created::Won(etag));
+        let token = write_token();
+        let mut last_error = None;
+        for try_no in 0..MAX_TRIES {
+            if try_no > 0 {
+                backoff(try_no - 1).await;
             }
-            if let Some(existing) = self.get(key).await? {
-                return Ok(Created::Exists(existing));
+            match self.write(key, value, &token, None).await {
+                Ok(Written::Yes(etag)) => return Ok(Created::Won(etag)),
+                Ok(Written::ConditionFailed) => {}
+                // The write may or may not have landed: reading the record tells.
+                Err(e) if e.is_transient() => last_error = Some(e),
+                Err(e) => return Err(e),
             }
-            // Lost the race to a writer whose object is not yet readable; try again.
+            match self.get::<T>(key).await {
+                Ok(Some(v)) if v.written_by(&token) => return Ok(Created::Won(v.etag)),
+                Ok(Some(v)) => return Ok(Created::Exists(v)),
+                // Not there (yet): a writer whose object is not readable yet, or our write failed.
+                Ok(None) => {}
+                Err(e) if e.is_transient() => last_error = Some(e),
+                Err(e) => return Err(e),
+            }
         }
-        Err(LedgerError::Contended {
-            bucket: self.bucket.clone(),
-            key: key.to_string(),
-            tries: MAX_TRIES,
-        })
+        Err(last_error.unwrap_or_else(|| self.contended(key)))
     }
 
-    /// Read-modify-write with optimistic concurrency: `f` is re-applied to the latest version
-    /// until the conditional write succeeds.
-    pub async fn update<T, F>(&self, key: &str, mut f: F) -> Result<T, LedgerError>
-    where
-        T: Serialize + DeserializeOwned + Default,
-        F: FnMut(&mut T),
-    {
-        for _ in 0..MAX_TRIES {
-            let current = self.get::<T>(key).await?;
-            let (mut value, etag) = match current {
-                Some(v) => (v.value, Some(v.etag)),
-                None => (T::default(), None),
-            };
-            f(&mut value);
-            if self.put_if(key, &value, etag.as_deref()).await?.is_some() {
-                return Ok(value);
+    /// Replaces the version read with `etag`. `Superseded` when someone else wrote in between; a
+    /// retried write that meets its own earlier attempt counts as done.
+    pub async fn replace<T: Serialize + DeserializeOwned>(
+        &self,
+        key: &str,
+        value: &T,
+        etag: &str,
+    ) -> Result<Replaced, LedgerError> {
+        let token = write_token();
+        let mut last_error = None;
+        for try_no in 0..MAX_TRIES {
+            if try_no > 0 {
+                backoff(try_no - 1).await;
+            }
+            match self.write(key, value, &token, Some(etag)).await {
+                Ok(Written::Yes(new)) => return Ok(Replaced::Done(new)),
+                Ok(Written::ConditionFailed) => {}
+                Err(e) if e.is_transient() => last_error = Some(e),
+                Err(e) => return Err(e),
+            }
+            match self.get::<T>(key).await {
+                Ok(Some(v)) if v.written_by(&token) => return Ok(Replaced::Done(v.etag)),
+                Ok(Some(v)) if v.etag != etag => return Ok(Replaced::Superseded),
+                Ok(None) => return Ok(Replaced::Superseded),
+                // Unchanged: the write did not land; try it again.
+                Ok(Some(_)) => {}
+                Err(e) if e.is_transient() => last_error = Some(e),
+                Err(e) => return Err(e),
             }
         }
-        Err(LedgerError::Contended {
+        Err(last_error.unwrap_or_else(|| self.contended(key)))
+    }
+
+    /// Read-modify-write with optimistic concurrency. `f` sees the latest version (or `None`) and
+    /// returns the new one, or `None` when nothing needs writing; it is re-applied to the latest
+    /// version until the conditional write succeeds. Returns what is stored afterwards. A retry
+    /// that finds its own earlier write stops there, so `f` takes effect exactly once.
+    pub async fn upsert<T, F>(&self, key: &str, mut f: F) -> Result<Option<T>, LedgerError>
+    where
+        T: Serialize + DeserializeOwned + Clone,
+        F: FnMut(Option<&T>) -> Option<T>,
+    {
+        let token = write_token();
+        let mut last_error = None;
+        for try_no in 0..MAX_TRIES {
+            if try_no > 0 {
+                backoff(try_no - 1).await;
+            }
+            let current = match self.get::<T>(key).await {
+                Ok(c) => c,
+                Err(e) if e.is_transient() => {
+                    last_error = Some(e);
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            if let Some(c) = current.as_ref().filter(|c| c.written_by(&token)) {
+                return Ok(Some(c.value.clone()));
+            }
+            let Some(next) = f(current.as_ref().map(|c| &c.value)) else {
+                return Ok(current.map(|c| c.value));
+            };
+            match self
+                .write(
+                    key,
+                    &next,
+                    &token,
+                    current.as_ref().map(|c| c.etag.as_str()),
+                )
+                .await
+            {
+                Ok(Written::Yes(_)) => return Ok(Some(next)),
+                Ok(Written::ConditionFailed) => {}
+                Err(e) if e.is_transient() => last_error = Some(e),
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last_error.unwrap_or_else(|| self.contended(key)))
+    }
+
+    /// [`Ledger::upsert`] for records with a natural empty value: `f` edits it in place.
+    pub async fn update<T, F>(&self, key: &str, mut f: F) -> Result<T, LedgerError>
+    where
+        T: Serialize + DeserializeOwned + Default + Clone,
+        F: FnMut(&mut T),
+    {
+        let stored = self
+            .upsert::<T, _>(key, |current| {
+                let mut value = current.cloned().unwrap_or_default();
+                f(&mut value);
+                Some(value)
+            })
+            .await?;
+        Ok(stored.unwrap_or_default())
+    }
+
+    fn contended(&self, key: &str) -> LedgerError {
+        LedgerError::Contended {
             bucket: self.bucket.clone(),
             key: key.to_string(),
             tries: MAX_TRIES,
-        })
+        }
     }
 
     /// Appends one decision record; never overwrites (names are unique per run and sequence).
@@ -249,12 +419,13 @@ impl Ledger {
             crate::clock::now_nanos_part(),
             std::process::id()
         );
-        match self.put_if(&name, record, None).await? {
-            Some(_) => Ok(name),
-            None => Err(self.err(
+        match self.create(&name, record).await? {
+            Created::Won(_) => Ok(name),
+            Created::Exists(_) => Err(self.err(
                 "PutObject",
                 &name,
                 "a decision record with this name already exists".into(),
+                false,
             )),
         }
     }
@@ -279,7 +450,14 @@ impl Ledger {
                     .set_continuation_token(token.take())
                     .send()
                     .await
-                    .map_err(|e| self.err("ListObjectsV2", &prefix, describe_error(&e)))?;
+                    .map_err(|e| {
+                        self.err(
+                            "ListObjectsV2",
+                            &prefix,
+                            describe_error(&e),
+                            is_transient(&e),
+                        )
+                    })?;
                 for o in page.contents() {
                     if let Some(k) = o.key() {
                         if let Some(v) = self.get::<Decision>(k).await? {

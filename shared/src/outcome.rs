@@ -17,11 +17,30 @@ pub fn settle(r: &mut Report, results: Vec<Guarded>, what: &str, cfg: &Config) {
             _ => None,
         })
     };
-    if let Some(Verdict::Done { result }) =
+    if let Some(Verdict::Done { result, ledger }) =
         verdicts.iter().find(|v| matches!(v, Verdict::Done { .. }))
     {
+        // The mutation's result wins over any later bookkeeping failure.
         r.outcome = Outcome::Remediated;
         r.reason = format!("{what}; acted: {result}");
+        if let Some(e) = ledger {
+            r.reason
+                .push_str("; the audit ledger could not be updated afterwards");
+            r.next_steps.push(format!(
+                "Nothing to redo: the action above was made. Autoheal's ledger could not record it ({e}); the next run on this target reconciles it"
+            ));
+        }
+    } else if let Some(Verdict::NotAttempted { error }) = verdicts
+        .iter()
+        .find(|v| matches!(v, Verdict::NotAttempted { .. }))
+    {
+        r.outcome = Outcome::Failed;
+        r.reason = format!(
+            "{what}; not acted: the audit ledger could not be reached, so nothing was changed ({error})"
+        );
+        r.next_steps.push(
+            "Nothing was changed. If this event is delivered again (Lambda retries a failed run after about 1 and 3 minutes) Autoheal decides again; otherwise check the ledger bucket and Autoheal's S3 permissions, and see `autoheal decisions` before acting by hand: another delivery may have acted".into(),
+        );
     } else if verdicts.iter().any(|v| matches!(v, Verdict::Planned)) {
         r.outcome = Outcome::Planned;
         r.reason = format!("{what}; dry run: the action is planned, nothing was changed");

@@ -48,22 +48,15 @@ pub async fn record_known_good(
     kg: &KnownGood,
 ) -> Result<bool, String> {
     let key = known_good_key(ledger, cluster, &kg.service);
-    let current = ledger
-        .get::<KnownGood>(&key)
-        .await
-        .map_err(|e| e.to_string())?;
-    if current
-        .as_ref()
-        .is_some_and(|c| c.value.task_definition_arn == kg.task_definition_arn)
-    {
-        return Ok(false);
-    }
-    let expect = current.as_ref().map(|c| c.etag.as_str());
+    let mut changed = false;
     ledger
-        .put_if(&key, kg, expect)
+        .upsert::<KnownGood, _>(&key, |current| {
+            changed = current.is_none_or(|c| c.task_definition_arn != kg.task_definition_arn);
+            changed.then(|| kg.clone())
+        })
         .await
         .map_err(|e| e.to_string())?;
-    Ok(true)
+    Ok(changed)
 }
 
 /// Image of the first container of a revision, for before/after evidence.

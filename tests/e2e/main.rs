@@ -9,6 +9,7 @@ mod incident;
 mod intake;
 mod load;
 mod responder;
+mod retries;
 mod rollback;
 mod safety;
 mod tasks;

@@ -151,14 +151,42 @@ def classify(environ) -> dict | None:
 
 JOURNAL: list = []
 JOURNAL_LOCK = threading.Lock()
-# S3 applies If-None-Match/If-Match atomically; moto checks, then writes, in two steps. One lock
-# around conditional writes makes the emulator as strict as S3 for the ledger's concurrency tests.
-CONDITIONAL_WRITE_LOCK = threading.Lock()
+# S3 applies If-None-Match/If-Match atomically, per object; moto checks, then writes, in two steps.
+# A lock per object key around conditional writes makes the emulator as strict as S3 for the
+# ledger's concurrency tests, without serialising writes to different keys (which S3 does not do).
+_KEY_LOCKS: dict = {}
+_KEY_LOCKS_GUARD = threading.Lock()
 
 
-# Faults to inject into Autoheal's calls, by operation name: {"InternalFailure": ...}. The emulator
-# answers them itself, as AWS would on a bad day (what moto cannot be made to do).
+def conditional_write_lock(path: str) -> threading.Lock:
+    with _KEY_LOCKS_GUARD:
+        return _KEY_LOCKS.setdefault(path, threading.Lock())
+
+
+# Faults to inject into Autoheal's calls, by operation name: {"PutObject": {"code": "InternalError",
+# "status": 500}}. The emulator answers them itself, as AWS would on a bad day (what moto cannot be
+# made to do). Optional fields narrow and shape a fault:
+# - "path": only requests whose path contains this text (one ledger record, say);
+# - "skip": let the first N matching requests through untouched (a fault that starts mid-run);
+# - "times": only the first N matching requests (a glitch the SDK's own retry then gets past);
+# - "apply": the request is carried out first and only its answer is replaced by the error, the
+#   way a write that landed looks to a client whose response was lost (timeout, reset, 5xx).
 FAULTS: dict = {}
+
+
+def take_fault(entry: dict) -> dict | None:
+    """The fault to inject for this request, if any; counts down `times`. Call under JOURNAL_LOCK."""
+    fault = FAULTS.get(entry["op"])
+    if fault is None or fault.get("path", "") not in entry["path"]:
+        return None
+    if fault.get("skip", 0) > 0:
+        fault["skip"] -= 1
+        return None
+    if "times" in fault:
+        if fault["times"] <= 0:
+            return None
+        fault["times"] -= 1
+    return fault
 
 
 def set_faults(body: dict) -> dict:
@@ -236,6 +264,22 @@ class ControlPlane:
         self.url = None
         self.lock = threading.Lock()
 
+    def forward(self, environ, start_response=None):
+        """Hands a request to moto. Without `start_response` the answer is discarded (a fault
+        with "apply" replaces it)."""
+        discard = start_response is None
+        if discard:
+            start_response = lambda *a, **k: (lambda *_: None)  # noqa: E731
+        conditional = environ.get("REQUEST_METHOD") == "PUT" and (
+            "HTTP_IF_NONE_MATCH" in environ or "HTTP_IF_MATCH" in environ)
+        if conditional:
+            with conditional_write_lock(environ.get("PATH_INFO", "")):
+                # Drain the response inside the lock: the write happens while it is produced.
+                return list(self.app(environ, start_response))
+        if discard:
+            return list(self.app(environ, start_response))
+        return self.app(environ, start_response)
+
     def __call__(self, environ, start_response):
         path = environ.get("PATH_INFO", "")
         if not path.startswith("/_world/"):
@@ -245,21 +289,19 @@ class ControlPlane:
                 environ["_body"] = body
                 environ["wsgi.input"] = io.BytesIO(body)
             entry = classify(environ)
+            fault = None
             if entry is not None:
                 with JOURNAL_LOCK:
-                    fault = FAULTS.get(entry["op"])
-                    entry["fault"] = fault is not None
+                    fault = take_fault(entry)
+                    # A fault with "apply" still reaches moto: the call had its effect.
+                    entry["fault"] = fault is not None and not fault.get("apply")
                     JOURNAL.append(entry)
                 if fault is not None:
+                    if fault.get("apply"):
+                        self.forward(environ)
                     return fault_response(entry, fault.get("code", "InternalFailure"), int(fault.get("status", 500)))(
                         environ, start_response)
-            conditional = environ.get("REQUEST_METHOD") == "PUT" and (
-                "HTTP_IF_NONE_MATCH" in environ or "HTTP_IF_MATCH" in environ)
-            if conditional:
-                with CONDITIONAL_WRITE_LOCK:
-                    # Drain the response inside the lock: the write happens while it is produced.
-                    return list(self.app(environ, start_response))
-            return self.app(environ, start_response)
+            return self.forward(environ, start_response)
         req = Request(environ)
         handler = ROUTES.get(path)
         if handler is None:
