@@ -4,7 +4,7 @@
 CARGO ?= cargo
 VENV  := .venv/bin
 
-.PHONY: all venv build test test-rust lint-template lint demo bench lambda clean help
+.PHONY: all venv build test test-rust lint-template check-layers lint demo bench lambda clean help
 
 all: test
 
@@ -20,13 +20,17 @@ venv:
 build: venv
 	$(CARGO) build --workspace --locked
 
-test: venv lint-template test-rust
+test: venv check-layers lint-template test-rust
 
 test-rust: venv
 	$(CARGO) test --workspace --locked --no-fail-fast
 
 lint-template: venv
 	@tools/lint-template.sh
+
+# The library's import graph: no circle, every import runs down the flow (docs/architecture.md).
+check-layers:
+	@python3 tools/check-layers.py shared/src
 
 # Not part of `make test`: clippy is a third build profile, and CI builds each profile once.
 lint: lint-template

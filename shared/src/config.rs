@@ -10,7 +10,7 @@ use crate::report::Playbook;
 /// Where the date partitions of the snapshot prefix come from. The collector writes
 /// `raw/snapshots/YYYY/MM/DD/`; the pattern is configurable because later ViewerAtlas versions use
 /// `date=YYYY-MM-DD/` (VIEWERATLAS.md §9).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct PartitionLayout {
     pattern: String,
 }
@@ -57,7 +57,7 @@ impl PartitionLayout {
 }
 
 /// Everything Autoheal needs to know about the ViewerAtlas deployment it looks after.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Config {
     pub region: String,
     pub endpoint_url: Option<String>,
@@ -184,178 +184,27 @@ impl Config {
     }
 
     /// Reads settings through `get`, so tests and the CLI can supply them without touching the
-    /// process environment.
+    /// process environment. Each group of settings is read by its own function; every problem in
+    /// any group is collected before failing.
     pub fn from_lookup(get: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let mut r = Reader {
             get,
             problems: Vec::new(),
         };
-        let region = r
-            .raw("AWS_REGION")
-            .or_else(|| r.raw("AWS_DEFAULT_REGION"))
-            .unwrap_or_default();
-        if region.is_empty() {
-            r.problems.push("AWS_REGION is required but not set".into());
-        }
-        let endpoint_url = r.raw("AWS_ENDPOINT_URL");
-        if let Some(url) = &endpoint_url {
-            if !(url.starts_with("http://") || url.starts_with("https://")) {
-                r.problems.push(format!(
-                    "AWS_ENDPOINT_URL must be an http(s) URL, got {url:?}"
-                ));
-            }
-        }
-        let cluster = r.string("ECS_CLUSTER", "vieweratlas-cluster");
-        let collector_service = r.string("COLLECTOR_SERVICE_NAME", "vieweratlas-collector");
-        let collector_family = r.string("COLLECTOR_TASK_FAMILY", &collector_service);
-        let analysis_family = r.string("ANALYSIS_TASK_FAMILY", "vieweratlas-analysis");
-        let vod_family = r.string("VOD_TASK_FAMILY", "vieweratlas-vod-collector");
-        let collector_log_group =
-            r.string("COLLECTOR_LOG_GROUP", &format!("/ecs/{collector_family}"));
-        let analysis_log_group = r.string("ANALYSIS_LOG_GROUP", &format!("/ecs/{analysis_family}"));
-        let vod_log_group = r.string("VOD_LOG_GROUP", &format!("/ecs/{vod_family}"));
-        let bucket = r.required("S3_BUCKET");
-        let mut prefix = r.string("S3_PREFIX", "vieweratlas/");
-        // ViewerAtlas normalises its prefix to end in exactly one '/' (VIEWERATLAS.md §2).
-        prefix = format!("{}/", prefix.trim_end_matches('/'));
-        if prefix == "/" {
-            prefix.clear();
-        }
-        let snapshot_prefix = r.string("S3_SNAPSHOT_PREFIX", &format!("{prefix}raw/snapshots/"));
-        let partition_layout = match PartitionLayout::parse(
-            &r.string("AUTOHEAL_SNAPSHOT_PARTITIONS", PartitionLayout::DEFAULT),
-        ) {
-            Ok(p) => p,
-            Err(e) => {
-                r.problems.push(format!("AUTOHEAL_SNAPSHOT_PARTITIONS {e}"));
-                PartitionLayout {
-                    pattern: PartitionLayout::DEFAULT.into(),
-                }
-            }
-        };
-        let freshness_max_age_minutes = r.number("S3_FRESHNESS_MAX_AGE_MINUTES", 180u64, 1);
-        let analysis_max_age_hours = r.number("AUTOHEAL_ANALYSIS_MAX_AGE_HOURS", 26u64, 1);
-        let log_lookback_minutes = r.number("LOG_LOOKBACK_MINUTES", 30u64, 1);
-        let analysis_rule = r.string("ANALYSIS_RULE_NAME", "vieweratlas-analysis-daily");
-        let vod_rule = r.string("VOD_RULE_NAME", "vieweratlas-vod-6h");
-        let oauth_secret_id = r.string("TWITCH_OAUTH_SECRET_ID", "vieweratlas/twitch/oauth_token");
-        let client_id_secret_id =
-            r.string("TWITCH_CLIENT_ID_SECRET_ID", "vieweratlas/twitch/client_id");
-        let topic_arn = r.required("SNS_TOPIC_ARN");
-        if !topic_arn.is_empty() && !topic_arn.starts_with("arn:") {
-            r.problems.push(format!(
-                "SNS_TOPIC_ARN must be a topic ARN, got {topic_arn:?}"
-            ));
-        }
-        // Unset means Twitch's endpoint; set-but-empty turns the check off (CONTRACT §4).
-        let twitch_validate_url = match (r.get)("AUTOHEAL_TWITCH_VALIDATE_URL") {
-            None => Some("https://id.twitch.tv/oauth2/validate".to_string()),
-            Some(v) if v.trim().is_empty() => None,
-            Some(v) => Some(v.trim().to_string()),
-        };
-        // The token is sent to this URL: plain http only to a local test endpoint.
-        if let Some(u) = &twitch_validate_url {
-            let local = u.starts_with("http://127.0.0.1")
-                || u.starts_with("http://localhost")
-                || u.starts_with("http://[::1]");
-            if !(u.starts_with("https://") || local) {
-                r.problems.push(format!("AUTOHEAL_TWITCH_VALIDATE_URL must be https:// (or http:// on loopback), got {u:?}"));
-            }
-        }
-        let freshness_rule = r.string(
-            "AUTOHEAL_FRESHNESS_RULE_NAME",
-            "vieweratlas-autoheal-freshness",
-        );
-        let daily_rule = r.string("AUTOHEAL_DAILY_RULE_NAME", "vieweratlas-autoheal-daily");
-        let alarm_unavailable = r.string(
-            "COLLECTOR_UNAVAILABLE_ALARM",
-            "ViewerAtlas-ECSCollector-Unavailable",
-        );
-        let alarm_snapshot_stalled = r.string(
-            "SNAPSHOT_STALLED_ALARM",
-            "ViewerAtlas-Collector-Snapshot-Stalled",
-        );
-        let alarm_error_spike = r.string("ERROR_SPIKE_ALARM", "ViewerAtlas-Collector-Error-Spike");
-        let error_spike_threshold = r.number("ERROR_SPIKE_THRESHOLD", 20u64, 1);
-        let snapshot_window_seconds = r.number("SNAPSHOT_WINDOW_SECONDS", 3600u64, 60);
-        let schedule_max_failures = r.number("AUTOHEAL_SCHEDULE_MAX_FAILURES", 3u32, 1);
-        let dry_run = r.flag("AUTOHEAL_DRY_RUN", false);
-        let report_only = r.flag("AUTOHEAL_REPORT_ONLY", false);
-        let publish_healthy = r.flag("AUTOHEAL_PUBLISH_HEALTHY", false);
-        let allowed_playbooks = match r.raw("AUTOHEAL_ALLOWED_PLAYBOOKS") {
-            None => Playbook::ALL.iter().copied().collect(),
-            Some(list) => {
-                let mut set = BTreeSet::new();
-                for name in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-                    match Playbook::from_name(name) {
-                        Some(p) => {
-                            set.insert(p);
-                        }
-                        None => r.problems.push(format!(
-                            "AUTOHEAL_ALLOWED_PLAYBOOKS has unknown playbook {name:?}"
-                        )),
-                    }
-                }
-                set
-            }
-        };
-        let ledger_prefix = format!(
-            "{}/",
-            r.string("AUTOHEAL_LEDGER_PREFIX", "autoheal/")
-                .trim_end_matches('/')
-        );
-        let cooldown_minutes = r.number("AUTOHEAL_COOLDOWN_MINUTES", 30u64, 0);
-        let max_actions_per_day = r.number("AUTOHEAL_MAX_ACTIONS_PER_DAY", 3u32, 0);
-        let loop_window_minutes = r.number("AUTOHEAL_LOOP_WINDOW_MINUTES", 120u64, 1);
-        let loop_max_failed_fixes = r.number("AUTOHEAL_LOOP_MAX_FAILED_FIXES", 2u32, 1);
-
-        if !r.problems.is_empty() {
-            return Err(ConfigError {
+        let mut c = Config::default();
+        read_aws(&mut r, &mut c);
+        read_viewer_atlas(&mut r, &mut c);
+        read_data(&mut r, &mut c);
+        read_twitch(&mut r, &mut c);
+        read_alerts(&mut r, &mut c);
+        read_safety(&mut r, &mut c);
+        if r.problems.is_empty() {
+            Ok(c)
+        } else {
+            Err(ConfigError {
                 problems: r.problems,
-            });
+            })
         }
-        Ok(Self {
-            region,
-            endpoint_url,
-            cluster,
-            collector_service,
-            collector_family,
-            analysis_family,
-            vod_family,
-            collector_log_group,
-            analysis_log_group,
-            vod_log_group,
-            bucket,
-            prefix,
-            snapshot_prefix,
-            partition_layout,
-            freshness_max_age_minutes,
-            analysis_max_age_hours,
-            log_lookback_minutes,
-            analysis_rule,
-            vod_rule,
-            oauth_secret_id,
-            client_id_secret_id,
-            topic_arn,
-            twitch_validate_url,
-            freshness_rule,
-            daily_rule,
-            alarm_unavailable,
-            alarm_snapshot_stalled,
-            alarm_error_spike,
-            error_spike_threshold,
-            snapshot_window_seconds,
-            schedule_max_failures,
-            dry_run,
-            report_only,
-            publish_healthy,
-            allowed_playbooks,
-            ledger_prefix,
-            cooldown_minutes,
-            max_actions_per_day,
-            loop_window_minutes,
-            loop_max_failed_fixes,
-        })
     }
 
     /// Key of the analysis output the freshness check watches.
@@ -371,6 +220,152 @@ impl Config {
             &self.vod_family,
         ]
     }
+}
+
+/// Region and endpoint (CONTRACT §4).
+fn read_aws(r: &mut Reader, c: &mut Config) {
+    c.region = r
+        .raw("AWS_REGION")
+        .or_else(|| r.raw("AWS_DEFAULT_REGION"))
+        .unwrap_or_default();
+    if c.region.is_empty() {
+        r.problems.push("AWS_REGION is required but not set".into());
+    }
+    c.endpoint_url = r.raw("AWS_ENDPOINT_URL");
+    if let Some(url) = &c.endpoint_url {
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            r.problems.push(format!(
+                "AWS_ENDPOINT_URL must be an http(s) URL, got {url:?}"
+            ));
+        }
+    }
+}
+
+/// ECS names, log groups and schedule rules, defaulting to the ViewerAtlas scripts' names.
+fn read_viewer_atlas(r: &mut Reader, c: &mut Config) {
+    c.cluster = r.string("ECS_CLUSTER", "vieweratlas-cluster");
+    c.collector_service = r.string("COLLECTOR_SERVICE_NAME", "vieweratlas-collector");
+    c.collector_family = r.string("COLLECTOR_TASK_FAMILY", &c.collector_service);
+    c.analysis_family = r.string("ANALYSIS_TASK_FAMILY", "vieweratlas-analysis");
+    c.vod_family = r.string("VOD_TASK_FAMILY", "vieweratlas-vod-collector");
+    c.collector_log_group = r.string(
+        "COLLECTOR_LOG_GROUP",
+        &format!("/ecs/{}", c.collector_family),
+    );
+    c.analysis_log_group = r.string("ANALYSIS_LOG_GROUP", &format!("/ecs/{}", c.analysis_family));
+    c.vod_log_group = r.string("VOD_LOG_GROUP", &format!("/ecs/{}", c.vod_family));
+    c.log_lookback_minutes = r.number("LOG_LOOKBACK_MINUTES", 30u64, 1);
+    c.analysis_rule = r.string("ANALYSIS_RULE_NAME", "vieweratlas-analysis-daily");
+    c.vod_rule = r.string("VOD_RULE_NAME", "vieweratlas-vod-6h");
+}
+
+/// The data lake: bucket, prefixes, partition layout and freshness limits.
+fn read_data(r: &mut Reader, c: &mut Config) {
+    c.bucket = r.required("S3_BUCKET");
+    let prefix = r.string("S3_PREFIX", "vieweratlas/");
+    // ViewerAtlas normalises its prefix to end in exactly one '/' (VIEWERATLAS.md §2).
+    c.prefix = format!("{}/", prefix.trim_end_matches('/'));
+    if c.prefix == "/" {
+        c.prefix.clear();
+    }
+    c.snapshot_prefix = r.string("S3_SNAPSHOT_PREFIX", &format!("{}raw/snapshots/", c.prefix));
+    c.partition_layout = match PartitionLayout::parse(
+        &r.string("AUTOHEAL_SNAPSHOT_PARTITIONS", PartitionLayout::DEFAULT),
+    ) {
+        Ok(p) => p,
+        Err(e) => {
+            r.problems.push(format!("AUTOHEAL_SNAPSHOT_PARTITIONS {e}"));
+            PartitionLayout {
+                pattern: PartitionLayout::DEFAULT.into(),
+            }
+        }
+    };
+    c.freshness_max_age_minutes = r.number("S3_FRESHNESS_MAX_AGE_MINUTES", 180u64, 1);
+    c.analysis_max_age_hours = r.number("AUTOHEAL_ANALYSIS_MAX_AGE_HOURS", 26u64, 1);
+}
+
+/// The two secrets and the token check's endpoint.
+fn read_twitch(r: &mut Reader, c: &mut Config) {
+    c.oauth_secret_id = r.string("TWITCH_OAUTH_SECRET_ID", "vieweratlas/twitch/oauth_token");
+    c.client_id_secret_id = r.string("TWITCH_CLIENT_ID_SECRET_ID", "vieweratlas/twitch/client_id");
+    // Unset means Twitch's endpoint; set-but-empty turns the check off (CONTRACT §4).
+    c.twitch_validate_url = match (r.get)("AUTOHEAL_TWITCH_VALIDATE_URL") {
+        None => Some("https://id.twitch.tv/oauth2/validate".to_string()),
+        Some(v) if v.trim().is_empty() => None,
+        Some(v) => Some(v.trim().to_string()),
+    };
+    // The token is sent to this URL: plain http only to a local test endpoint.
+    if let Some(u) = &c.twitch_validate_url {
+        let local = u.starts_with("http://127.0.0.1")
+            || u.starts_with("http://localhost")
+            || u.starts_with("http://[::1]");
+        if !(u.starts_with("https://") || local) {
+            r.problems.push(format!(
+                "AUTOHEAL_TWITCH_VALIDATE_URL must be https:// (or http:// on loopback), got {u:?}"
+            ));
+        }
+    }
+}
+
+/// Where reports go, Autoheal's own rules, and the alarms it responds to (apply-monitoring.sh).
+fn read_alerts(r: &mut Reader, c: &mut Config) {
+    c.topic_arn = r.required("SNS_TOPIC_ARN");
+    if !c.topic_arn.is_empty() && !c.topic_arn.starts_with("arn:") {
+        r.problems.push(format!(
+            "SNS_TOPIC_ARN must be a topic ARN, got {:?}",
+            c.topic_arn
+        ));
+    }
+    c.freshness_rule = r.string(
+        "AUTOHEAL_FRESHNESS_RULE_NAME",
+        "vieweratlas-autoheal-freshness",
+    );
+    c.daily_rule = r.string("AUTOHEAL_DAILY_RULE_NAME", "vieweratlas-autoheal-daily");
+    c.alarm_unavailable = r.string(
+        "COLLECTOR_UNAVAILABLE_ALARM",
+        "ViewerAtlas-ECSCollector-Unavailable",
+    );
+    c.alarm_snapshot_stalled = r.string(
+        "SNAPSHOT_STALLED_ALARM",
+        "ViewerAtlas-Collector-Snapshot-Stalled",
+    );
+    c.alarm_error_spike = r.string("ERROR_SPIKE_ALARM", "ViewerAtlas-Collector-Error-Spike");
+    c.error_spike_threshold = r.number("ERROR_SPIKE_THRESHOLD", 20u64, 1);
+    c.snapshot_window_seconds = r.number("SNAPSHOT_WINDOW_SECONDS", 3600u64, 60);
+    c.publish_healthy = r.flag("AUTOHEAL_PUBLISH_HEALTHY", false);
+}
+
+/// The guard's rails: dry run, report-only, allow-list, ledger, cooldowns, caps, loops.
+fn read_safety(r: &mut Reader, c: &mut Config) {
+    c.schedule_max_failures = r.number("AUTOHEAL_SCHEDULE_MAX_FAILURES", 3u32, 1);
+    c.dry_run = r.flag("AUTOHEAL_DRY_RUN", false);
+    c.report_only = r.flag("AUTOHEAL_REPORT_ONLY", false);
+    c.allowed_playbooks = match r.raw("AUTOHEAL_ALLOWED_PLAYBOOKS") {
+        None => Playbook::ALL.iter().copied().collect(),
+        Some(list) => {
+            let mut set = BTreeSet::new();
+            for name in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+                match Playbook::from_name(name) {
+                    Some(p) => {
+                        set.insert(p);
+                    }
+                    None => r.problems.push(format!(
+                        "AUTOHEAL_ALLOWED_PLAYBOOKS has unknown playbook {name:?}"
+                    )),
+                }
+            }
+            set
+        }
+    };
+    c.ledger_prefix = format!(
+        "{}/",
+        r.string("AUTOHEAL_LEDGER_PREFIX", "autoheal/")
+            .trim_end_matches('/')
+    );
+    c.cooldown_minutes = r.number("AUTOHEAL_COOLDOWN_MINUTES", 30u64, 0);
+    c.max_actions_per_day = r.number("AUTOHEAL_MAX_ACTIONS_PER_DAY", 3u32, 0);
+    c.loop_window_minutes = r.number("AUTOHEAL_LOOP_WINDOW_MINUTES", 120u64, 1);
+    c.loop_max_failed_fixes = r.number("AUTOHEAL_LOOP_MAX_FAILED_FIXES", 2u32, 1);
 }
 
 #[cfg(test)]

@@ -6,7 +6,8 @@ use serde_json::Value;
 
 use crate::aws::{Aws, CredentialSource};
 use crate::config::Config;
-use crate::run::{self, Deps, Function, RunOptions};
+use crate::deps::Deps;
+use crate::run::{self, Function, RunOptions};
 
 /// Handles one invocation. An error makes Lambda retry the async invocation and then send it to
 /// the on-failure destination, which is what we want when the report could not be delivered.
@@ -30,7 +31,7 @@ pub async fn handler(
 /// Everything a function's `main` does: logs, settings, clients, then the runtime loop.
 /// Bad settings stop the function at init with one line naming every problem.
 pub async fn serve(function: Function) -> Result<(), lambda_runtime::Error> {
-    crate::telemetry::init();
+    crate::report::telemetry::init();
     let config =
         Config::from_env().inspect_err(|e| tracing::error!(error = %e, "start-up failed"))?;
     let aws = Aws::connect(&config, CredentialSource::Environment).await;

@@ -6,8 +6,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
+use autoheal::deps::Deps;
 use autoheal::report::{Outcome, Playbook, Report};
-use autoheal::run::{self, Deps, Function, RunOptions};
+use autoheal::run::{self, Function, RunOptions};
 use autoheal_tests::{sample_event, World};
 use serde_json::{json, Value};
 use tokio::task::JoinSet;

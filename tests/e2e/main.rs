@@ -3,7 +3,7 @@
 
 mod alarm_gap;
 mod cli;
-mod faults;
+mod fault_sweep;
 mod freshness;
 mod incident;
 mod intake;

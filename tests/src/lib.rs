@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use autoheal::aws::{Aws, CredentialSource, StaticKeys};
 use autoheal::config::Config;
-use autoheal::run::Deps;
+use autoheal::deps::Deps;
 use serde_json::{json, Value};
 
 pub const SENTINEL_TOKEN: &str = "SENTINEL-oauth-9f27c1d4e8b3";

@@ -1,5 +1,10 @@
 //! One place builds the SDK configuration and every client, so they share one HTTP connector,
-//! credentials cache, retry and timeout policy.
+//! credentials cache, retry and timeout policy; and one place says what an SDK error means.
+
+mod error;
+pub mod https;
+
+pub use error::{describe_error, is_transient, AwsError, ErrorKind};
 
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -83,7 +88,7 @@ pub enum CredentialSource {
 impl Aws {
     pub async fn connect(config: &Config, credentials: CredentialSource) -> Self {
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
-            .http_client(crate::https::shared_client())
+            .http_client(https::shared_client())
             .region(Region::new(config.region.clone()))
             .retry_config(RetryConfig::standard().with_max_attempts(3))
             .timeout_config(timeouts());
@@ -178,56 +183,5 @@ impl Aws {
     pub fn cloudwatch(&self) -> &aws_sdk_cloudwatch::Client {
         self.cloudwatch
             .get_or_init(|| aws_sdk_cloudwatch::Client::new(&self.sdk))
-    }
-}
-
-/// A short, single-line description of an SDK error: the service's code and message when there is
-/// one, else the transport failure. Never includes request bodies.
-pub fn describe_error<E>(
-    err: &aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
-) -> String
-where
-    E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + 'static,
-{
-    use aws_sdk_s3::error::SdkError;
-    match err {
-        SdkError::ServiceError(se) => {
-            let e = se.err();
-            match (e.code(), e.message()) {
-                (Some(c), Some(m)) => format!("{c}: {m}"),
-                (Some(c), None) => c.to_string(),
-                // HEAD responses carry no error body: the status is all there is.
-                _ => format!("HTTP {} ({e})", se.raw().status().as_u16()),
-            }
-        }
-        SdkError::TimeoutError(_) => "timed out".to_string(),
-        SdkError::DispatchFailure(d) => {
-            if d.is_timeout() {
-                "timed out connecting".to_string()
-            } else if d.is_io() {
-                "connection failed (I/O)".to_string()
-            } else {
-                "request could not be sent".to_string()
-            }
-        }
-        SdkError::ResponseError(_) => "unreadable response".to_string(),
-        SdkError::ConstructionFailure(_) => "request could not be built".to_string(),
-        _ => "unknown SDK error".to_string(),
-    }
-}
-
-/// Whether an SDK error leaves the request's effect unknown and a new attempt worthwhile: a timeout,
-/// a connection that failed or broke, an unreadable answer, or a 5xx (S3's 500 and 503 included).
-/// A 4xx is an answer: the request was refused and trying again changes nothing.
-pub fn is_transient<E>(
-    err: &aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
-) -> bool {
-    use aws_sdk_s3::error::SdkError;
-    match err {
-        SdkError::ServiceError(se) => se.raw().status().is_server_error(),
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
-            true
-        }
-        _ => false,
     }
 }

@@ -6,9 +6,10 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use aws_sdk_ecs::types::{DeploymentRolloutState, Service};
 
-use crate::aws::{describe_error, Aws};
+use crate::aws::{describe_error, Aws, AwsError, ErrorKind};
 use crate::clock::{civil_date, rfc3339};
 use crate::config::Config;
+use crate::probes::service::short_td;
 use crate::report::{Check, CheckStatus, Playbook};
 
 pub const CLUSTER: &str = "ecs_cluster_active";
@@ -220,12 +221,11 @@ async fn check_task_definitions(aws: &Aws, cfg: &Config) -> (Check, Revisions) {
                 }
             },
             Err(e) => {
-                let d = describe_error(&e);
-                if d.contains("ClientException") || d.contains("Unable to describe task definition")
-                {
+                let e = AwsError::from_sdk(fam, &e);
+                if e.is(ErrorKind::NotFound) {
                     missing.push(fam.to_string());
                 } else {
-                    errors.push(format!("{fam}: {d}"));
+                    errors.push(e.to_string());
                 }
                 revisions.entries.push((fam.to_string(), None));
             }
@@ -369,22 +369,18 @@ fn judge_service(
     (svc_check, rollout, running_check)
 }
 
-/// `arn:…:task-definition/vieweratlas-collector:2` → `vieweratlas-collector:2`.
-pub fn short_td(arn: &str) -> &str {
-    arn.rsplit('/').next().unwrap_or(arn)
-}
-
 async fn check_logs(aws: &Aws, cfg: &Config, now: i64) -> Check {
     let group = &cfg.collector_log_group;
     let window = cfg.log_lookback_minutes;
     // The same reader as triage: lines are matched in code, not with filter patterns, whose syntax
     // differs between CloudWatch and emulators.
-    let scan = crate::logscan::scan(aws, group, (now - window as i64 * 60) * 1000, &[]).await;
+    let scan =
+        crate::probes::logscan::scan(aws, group, (now - window as i64 * 60) * 1000, &[]).await;
     if let Some(e) = &scan.error {
-        return if e.contains("ResourceNotFound") {
+        return if e.is(ErrorKind::NotFound) {
             Check::fail(LOGS, format!("log group {group} does not exist"))
         } else {
-            Check::error(LOGS, format!("FilterLogEvents {group}: {e}"))
+            Check::error(LOGS, format!("FilterLogEvents {group}: {}", e.detail))
         };
     }
     match &scan.last_line {
@@ -398,7 +394,7 @@ async fn check_logs(aws: &Aws, cfg: &Config, now: i64) -> Check {
                 "{}{} events in the last {window} min, {} 'Saved:' lines, newest {} ago",
                 scan.events,
                 if scan.truncated { "+" } else { "" },
-                scan.count(crate::logscan::Signature::Saved),
+                scan.count(crate::probes::logscan::Signature::Saved),
                 age_text(now - newest_ms / 1000)
             ),
         ),
@@ -567,11 +563,11 @@ async fn check_analysis(aws: &Aws, cfg: &Config, now: i64) -> Check {
             None => Check::error(ANALYSIS, format!("{key} has no LastModified")),
         },
         Err(e) => {
-            let d = describe_error(&e);
-            if d.contains("NotFound") || d.contains("NoSuchKey") || d.starts_with("404") {
+            let e = AwsError::from_sdk(format!("HeadObject {key}"), &e);
+            if e.is(ErrorKind::NotFound) {
                 Check::fail(ANALYSIS, format!("s3://{}/{key} does not exist", cfg.bucket))
             } else {
-                Check::error(ANALYSIS, format!("HeadObject {key}: {d}"))
+                Check::error(ANALYSIS, e.to_string())
             }
         }
     }
@@ -586,14 +582,14 @@ pub struct RuleTargets {
     pub task_definitions: Vec<String>,
 }
 
-async fn read_rule(aws: &Aws, rule: &str, family: &str) -> Result<RuleTargets, String> {
+async fn read_rule(aws: &Aws, rule: &str, family: &str) -> Result<RuleTargets, AwsError> {
     let (desc, targets) = tokio::join!(
         aws.events().describe_rule().name(rule).send(),
         aws.events().list_targets_by_rule().rule(rule).send()
     );
-    let desc = desc.map_err(|e| format!("DescribeRule {rule}: {}", describe_error(&e)))?;
+    let desc = desc.map_err(|e| AwsError::from_sdk(format!("DescribeRule {rule}"), &e))?;
     let targets =
-        targets.map_err(|e| format!("ListTargetsByRule {rule}: {}", describe_error(&e)))?;
+        targets.map_err(|e| AwsError::from_sdk(format!("ListTargetsByRule {rule}"), &e))?;
     Ok(RuleTargets {
         rule: rule.to_string(),
         family: family.to_string(),
@@ -609,7 +605,7 @@ async fn read_rule(aws: &Aws, rule: &str, family: &str) -> Result<RuleTargets, S
     })
 }
 
-async fn read_rule_targets(aws: &Aws, cfg: &Config) -> Vec<Result<RuleTargets, String>> {
+async fn read_rule_targets(aws: &Aws, cfg: &Config) -> Vec<Result<RuleTargets, AwsError>> {
     let (a, v) = tokio::join!(
         read_rule(aws, &cfg.analysis_rule, &cfg.analysis_family),
         read_rule(aws, &cfg.vod_rule, &cfg.vod_family)
@@ -619,7 +615,7 @@ async fn read_rule_targets(aws: &Aws, cfg: &Config) -> Vec<Result<RuleTargets, S
 
 /// Rules are pinned to the revision current when create-schedules.sh ran (VIEWERATLAS.md §1);
 /// a later deploy leaves them behind. Report that drift.
-fn judge_schedules(rules: Vec<Result<RuleTargets, String>>, revisions: &Revisions) -> Check {
+fn judge_schedules(rules: Vec<Result<RuleTargets, AwsError>>, revisions: &Revisions) -> Check {
     let mut notes = Vec::new();
     let mut drift = Vec::new();
     let mut errors = Vec::new();
@@ -627,10 +623,10 @@ fn judge_schedules(rules: Vec<Result<RuleTargets, String>>, revisions: &Revision
         let r = match r {
             Ok(r) => r,
             Err(e) => {
-                if e.contains("ResourceNotFound") {
-                    drift.push(e);
+                if e.is(ErrorKind::NotFound) {
+                    drift.push(e.to_string());
                 } else {
-                    errors.push(e);
+                    errors.push(e.to_string());
                 }
                 continue;
             }

@@ -62,7 +62,7 @@ impl TokenCheck {
                 "Twitch accepts the token (client {}, expires in {}, scopes {})",
                 client_id.as_deref().unwrap_or("?"),
                 expires_in
-                    .map(crate::freshness::age_text)
+                    .map(crate::probes::freshness::age_text)
                     .unwrap_or_else(|| "?".into()),
                 if scopes.is_empty() {
                     "none".to_string()
@@ -174,7 +174,7 @@ pub async fn validate(url: &str, token: &Token) -> TokenCheck {
 }
 
 /// Reads and checks the configured token, when the check is on (`None` when it is off).
-pub async fn check_configured(deps: &crate::run::Deps) -> Option<TokenCheck> {
+pub async fn check_configured(deps: &crate::deps::Deps) -> Option<TokenCheck> {
     let url = deps.config.twitch_validate_url.as_deref()?;
     Some(
         match read_token(&deps.aws, &deps.config.oauth_secret_id).await {

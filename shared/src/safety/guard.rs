@@ -1,27 +1,49 @@
-//! The safety layer. Every mutating AWS call Autoheal makes goes through [`Guard::act`], which
-//! applies, in order:
+//! The guard. Every mutating AWS call Autoheal makes goes through [`Guard::act`], which runs these
+//! stages in order and stops at the first that says no:
 //!
 //! 1. policy: the playbook is allowed and the report-only switch is off;
-//! 2. idempotency: one claim per (change, action, target) in the ledger; copies of the same event
-//!    find the claim and report `ignored` (duplicate), a retry after a crash resumes instead of
+//! 2. claim: one claim per (change, action, target) in the ledger; copies of the same event find
+//!    the claim and report `ignored` (duplicate), a retry after a crash resumes instead of
 //!    repeating;
-//! 3. a re-check of live state just before acting (alarm still in ALARM, no ECS rollout under way,
-//!    not already done, target exists);
-//! 4. cooldowns, caps and loop detection per target, reserved atomically in the ledger so that
-//!    concurrent invocations for different events cannot both act;
-//! 5. dry run: everything above is evaluated read-only and the action is reported as `planned`.
+//! 3. live re-check just before acting (alarm still in ALARM, no ECS rollout under way, not
+//!    already done, target exists);
+//! 4. reserve: cooldowns, caps and loop detection per target, reserved atomically in the ledger so
+//!    that concurrent invocations for different events cannot both act;
+//! 5. apply, then record the result on the claim and the target's history.
 //!
+//! In a dry run every stage is evaluated read-only and the action is reported as `planned`.
 //! Every decision (done, planned, skipped, failed) is written to the ledger with its evidence.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use serde::{Deserialize, Serialize};
 
-use crate::aws::Aws;
 use crate::clock::rfc3339;
 use crate::config::Config;
-use crate::ledger::{Created, Decision, Ledger, LedgerError, Replaced};
+use crate::deps::Deps;
 use crate::report::{Action, ActionStatus, Playbook, TriggerRef};
+use crate::safety::ledger::{Created, Decision, Ledger, LedgerError, Replaced};
+
+/// Why a mutation call did not succeed, as far as the guard's next step goes.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MutationError {
+    /// AWS answered and refused (a 4xx, a RunTask failure): nothing was changed.
+    #[error("{0}")]
+    Refused(String),
+    /// No answer, or a 5xx: the change may or may not have been made.
+    #[error("{0}")]
+    Unknown(String),
+}
+
+impl From<crate::aws::AwsError> for MutationError {
+    fn from(e: crate::aws::AwsError) -> Self {
+        if e.is(crate::aws::ErrorKind::Transient) {
+            MutationError::Unknown(e.to_string())
+        } else {
+            MutationError::Refused(e.to_string())
+        }
+    }
+}
 
 /// One mutation, with the checks only it knows how to make.
 pub trait Mutation {
@@ -38,7 +60,7 @@ pub trait Mutation {
         since: i64,
     ) -> impl std::future::Future<Output = Option<String>> + Send;
     /// Performs the change; returns what identifies it (deployment id, task ARN, …).
-    fn apply(&self) -> impl std::future::Future<Output = Result<String, String>> + Send;
+    fn apply(&self) -> impl std::future::Future<Output = Result<String, MutationError>> + Send;
 }
 
 /// Why the guard held an action back. Each maps to a report outcome.
@@ -92,6 +114,13 @@ pub struct Intent {
     /// Responding to an alarm: an earlier fix on the same target that did not hold counts toward
     /// loop detection.
     pub alarm_response: bool,
+}
+
+/// The guard's answer about one intended action: its verdict and the action line for the report.
+#[derive(Debug, Clone)]
+pub struct Guarded {
+    pub verdict: Verdict,
+    pub action: Action,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -148,6 +177,16 @@ pub struct Claim {
 /// far shorter): a retry may take it over.
 const STALE_CLAIM_SECS: i64 = 15 * 60;
 
+/// The claim this invocation holds while it acts.
+struct Held {
+    key: String,
+    claim: Claim,
+    etag: String,
+}
+
+/// Where one intended action stands after a stage: go on, or stop with this verdict.
+type Stage<T> = Result<T, Verdict>;
+
 pub struct Guard<'a> {
     cfg: &'a Config,
     ledger: Ledger,
@@ -157,12 +196,6 @@ pub struct Guard<'a> {
     seq: AtomicU32,
 }
 
-#[derive(Debug, Clone)]
-pub struct Outcome {
-    pub verdict: Verdict,
-    pub action: Action,
-}
-
 fn claim_key(change_id: &str, kind: &str, target: &str) -> String {
     format!("{change_id}--{kind}--{target}")
 }
@@ -170,14 +203,14 @@ fn claim_key(change_id: &str, kind: &str, target: &str) -> String {
 impl<'a> Guard<'a> {
     pub fn new(
         cfg: &'a Config,
-        s3: aws_sdk_s3::Client,
+        ledger: Ledger,
         trigger: TriggerRef,
         dry_run: bool,
         now: i64,
     ) -> Self {
         Self {
             cfg,
-            ledger: Ledger::new(s3, &cfg.bucket, &cfg.ledger_prefix),
+            ledger,
             trigger,
             dry_run,
             now,
@@ -186,10 +219,10 @@ impl<'a> Guard<'a> {
     }
 
     /// The guard of a run starting now, with its ledger in the configured bucket.
-    pub fn for_run(cfg: &'a Config, aws: &Aws, trigger: TriggerRef, dry_run: bool) -> Self {
+    pub fn for_run(deps: &'a Deps, trigger: TriggerRef, dry_run: bool) -> Self {
         Self::new(
-            cfg,
-            aws.s3().clone(),
+            &deps.config,
+            deps.ledger(),
             trigger,
             dry_run,
             crate::clock::now_epoch(),
@@ -204,132 +237,58 @@ impl<'a> Guard<'a> {
         self.dry_run
     }
 
+    pub fn config(&self) -> &Config {
+        self.cfg
+    }
+
     /// Decides about and, if every rail allows, performs one mutation.
-    pub async fn act<M: Mutation + Sync>(&self, intent: &Intent, m: &M) -> Outcome {
+    pub async fn act<M: Mutation + Sync>(&self, intent: &Intent, m: &M) -> Guarded {
         let target = m.target();
         let kind = m.kind();
-        let out = match self.decide_and_act(intent, m, &target, kind).await {
-            Ok(v) => v,
-            // Every ledger error that escapes comes before the mutation: nothing was changed.
-            Err(e) => Verdict::NotAttempted {
-                error: e.to_string(),
-            },
+        let verdict = match self.decide_and_act(intent, m, &target, kind).await {
+            Ok(v) | Err(v) => v,
         };
-        let (status, detail) = describe(&out, intent, self.cfg);
-        let action = Action {
+        let (status, detail) = describe(&verdict, intent, self.cfg);
+        let mut action = Action {
             kind: kind.to_string(),
-            target: target.clone(),
+            target,
             status,
-            detail: detail.clone(),
+            detail,
         };
         if !self.dry_run {
-            let result = match &out {
+            let result = match &verdict {
                 Verdict::Done { result, .. } => Some(result.clone()),
                 _ => None,
             };
-            if let Err(e) = self
-                .record(intent, kind, &target, status, &detail, result)
-                .await
-            {
+            if let Err(e) = self.record(intent, &action, result).await {
                 tracing::error!(error = %e, "decision could not be written to the ledger");
                 // An action that happened must never go unrecorded without saying so.
-                let mut action = action;
                 action
                     .detail
                     .push_str(&format!(" [ledger write failed: {e}]"));
-                return Outcome {
-                    verdict: out,
-                    action,
-                };
             }
         }
-        Outcome {
-            verdict: out,
-            action,
-        }
+        Guarded { verdict, action }
     }
 
-    async fn record(
-        &self,
-        intent: &Intent,
-        kind: &str,
-        target: &str,
-        status: ActionStatus,
-        detail: &str,
-        result: Option<String>,
-    ) -> Result<String, LedgerError> {
-        let at_ms = crate::clock::now_millis();
-        let (at, at_text) = Decision::stamp(at_ms);
-        let status = serde_json::to_value(status)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_default();
-        let d = Decision {
-            at,
-            at_ms,
-            seq: self.seq.fetch_add(1, Ordering::Relaxed),
-            at_text,
-            trigger_id: self.trigger.id.clone(),
-            trigger_name: self.trigger.name.clone(),
-            playbook: intent.playbook.name().to_string(),
-            action: kind.to_string(),
-            target: target.to_string(),
-            status,
-            reason: detail.to_string(),
-            evidence: intent.evidence.clone(),
-            result,
-        };
-        self.ledger.record_decision(&d).await
-    }
-
+    /// The stages, in order; the first to stop decides the verdict.
     async fn decide_and_act<M: Mutation + Sync>(
         &self,
         intent: &Intent,
         m: &M,
         target: &str,
         kind: &str,
-    ) -> Result<Verdict, LedgerError> {
-        if !self.cfg.allowed_playbooks.contains(&intent.playbook) {
-            return Ok(Verdict::Held(Hold::Policy {
-                reason: format!(
-                    "playbook {} is not in AUTOHEAL_ALLOWED_PLAYBOOKS",
-                    intent.playbook.name()
-                ),
-            }));
-        }
-        if self.cfg.report_only && !self.dry_run {
-            return Ok(Verdict::Held(Hold::Policy {
-                reason: "AUTOHEAL_REPORT_ONLY is on: Autoheal reports, a human acts".into(),
-            }));
-        }
-
+    ) -> Stage<Verdict> {
+        self.policy(intent)?;
         let claim_name = self
             .ledger
             .key("claims", &claim_key(&intent.change_id, kind, target));
         let history_name = self.ledger.key("targets", target);
-
         if self.dry_run {
-            // Evaluate every rail read-only; write nothing.
-            if let Some(c) = self.ledger.get::<Claim>(&claim_name).await? {
-                return Ok(Verdict::Held(Hold::Duplicate {
-                    previous: summarize_claim(&c.value),
-                }));
-            }
-            if let Err(reason) = m.recheck().await {
-                return Ok(Verdict::Held(Hold::Blocked { reason }));
-            }
-            let history = self
-                .ledger
-                .get::<TargetHistory>(&history_name)
-                .await?
-                .map(|v| v.value)
-                .unwrap_or_default();
-            if let Some(hold) = self.rails(&history, intent, kind) {
-                return Ok(Verdict::Held(hold));
-            }
-            return Ok(Verdict::Planned);
+            return self
+                .evaluate(intent, m, &claim_name, &history_name, kind)
+                .await;
         }
-
         let claim = Claim {
             change_id: intent.change_id.clone(),
             action: kind.to_string(),
@@ -340,63 +299,132 @@ impl<'a> Guard<'a> {
             result: None,
             reason: None,
         };
-        let claim_etag = match self.ledger.create(&claim_name, &claim).await? {
-            Created::Won(etag) => etag,
-            Created::Exists(existing) => {
-                let c = &existing.value;
-                let stale = c.status == "claimed" && self.now - c.claimed_at > STALE_CLAIM_SECS;
-                if !stale {
-                    return Ok(Verdict::Held(Hold::Duplicate {
-                        previous: summarize_claim(c),
-                    }));
-                }
-                // The invocation that claimed this died mid-way. Resume: find out whether it
-                // acted before repeating anything.
-                let mut taken = c.clone();
-                taken.claimed_at = self.now;
-                let Replaced::Done(etag) = self
-                    .ledger
-                    .replace(&claim_name, &taken, &existing.etag)
-                    .await?
-                else {
-                    return Ok(Verdict::Held(Hold::Duplicate {
-                        previous: "another retry took over this claim".into(),
-                    }));
-                };
-                if let Some(result) = m.already_applied(c.claimed_at).await {
-                    self.finish_claim(
-                        &claim_name,
-                        &taken,
-                        &etag,
-                        "done",
-                        Some(result.clone()),
-                        None,
-                    )
-                    .await?;
-                    return Ok(Verdict::Done {
-                        result: format!("{result} (resumed: the earlier attempt had acted)"),
-                        ledger: None,
-                    });
-                }
-                etag
-            }
-        };
-
+        let held = self.claim(m, claim_name, claim).await?;
         if let Err(reason) = m.recheck().await {
-            self.finish_claim(
-                &claim_name,
-                &claim,
-                &claim_etag,
-                "held",
-                None,
-                Some(reason.clone()),
-            )
-            .await?;
-            return Ok(Verdict::Held(Hold::Blocked { reason }));
+            self.finish_claim(&held, "held", None, Some(reason.clone()))
+                .await
+                .map_err(not_attempted)?;
+            return Err(Verdict::Held(Hold::Blocked { reason }));
         }
+        self.reserve(intent, kind, &history_name, &held).await?;
+        match m.apply().await {
+            Ok(result) => {
+                let ledger = self
+                    .record_success(&held, &history_name, intent, &result)
+                    .await
+                    .err()
+                    .map(|e| e.to_string());
+                Ok(Verdict::Done { result, ledger })
+            }
+            Err(error) => {
+                let error = error.to_string();
+                self.finish_claim(&held, "failed", None, Some(error.clone()))
+                    .await
+                    .map_err(not_attempted)?;
+                Ok(Verdict::Failed { error })
+            }
+        }
+    }
 
-        // Reserve the slot atomically: the rails are evaluated against the latest history and the
-        // reservation lands only if nobody changed it meanwhile.
+    /// Stage 1: the allow-list and the report-only switch.
+    fn policy(&self, intent: &Intent) -> Stage<()> {
+        if !self.cfg.allowed_playbooks.contains(&intent.playbook) {
+            return Err(Verdict::Held(Hold::Policy {
+                reason: format!(
+                    "playbook {} is not in AUTOHEAL_ALLOWED_PLAYBOOKS",
+                    intent.playbook.name()
+                ),
+            }));
+        }
+        if self.cfg.report_only && !self.dry_run {
+            return Err(Verdict::Held(Hold::Policy {
+                reason: "AUTOHEAL_REPORT_ONLY is on: Autoheal reports, a human acts".into(),
+            }));
+        }
+        Ok(())
+    }
+
+    /// A dry run: every rail evaluated read-only; nothing is written.
+    async fn evaluate<M: Mutation + Sync>(
+        &self,
+        intent: &Intent,
+        m: &M,
+        claim_name: &str,
+        history_name: &str,
+        kind: &str,
+    ) -> Stage<Verdict> {
+        let claim = self.ledger.get::<Claim>(claim_name).await;
+        if let Some(c) = claim.map_err(not_attempted)? {
+            return Err(Verdict::Held(Hold::Duplicate {
+                previous: summarize_claim(&c.value),
+            }));
+        }
+        if let Err(reason) = m.recheck().await {
+            return Err(Verdict::Held(Hold::Blocked { reason }));
+        }
+        let history = self.ledger.get::<TargetHistory>(history_name).await;
+        let history = history
+            .map_err(not_attempted)?
+            .map(|v| v.value)
+            .unwrap_or_default();
+        match self.rails(&history, intent, kind) {
+            Some(hold) => Err(Verdict::Held(hold)),
+            None => Ok(Verdict::Planned),
+        }
+    }
+
+    /// Stage 2: create the claim, or find whose it is. A claim left behind by an invocation that
+    /// died is taken over, after checking whether that invocation had already acted.
+    async fn claim<M: Mutation + Sync>(&self, m: &M, key: String, claim: Claim) -> Stage<Held> {
+        let existing = match self.ledger.create(&key, &claim).await {
+            Ok(Created::Won(etag)) => return Ok(Held { key, claim, etag }),
+            Ok(Created::Exists(existing)) => existing,
+            Err(e) => return Err(not_attempted(e)),
+        };
+        let c = &existing.value;
+        let stale = c.status == "claimed" && self.now - c.claimed_at > STALE_CLAIM_SECS;
+        if !stale {
+            return Err(Verdict::Held(Hold::Duplicate {
+                previous: summarize_claim(c),
+            }));
+        }
+        let mut taken = c.clone();
+        taken.claimed_at = self.now;
+        let etag = match self.ledger.replace(&key, &taken, &existing.etag).await {
+            Ok(Replaced::Done(etag)) => etag,
+            Ok(Replaced::Superseded) => {
+                return Err(Verdict::Held(Hold::Duplicate {
+                    previous: "another retry took over this claim".into(),
+                }))
+            }
+            Err(e) => return Err(not_attempted(e)),
+        };
+        let held = Held {
+            key,
+            claim: taken,
+            etag,
+        };
+        if let Some(result) = m.already_applied(c.claimed_at).await {
+            self.finish_claim(&held, "done", Some(result.clone()), None)
+                .await
+                .map_err(not_attempted)?;
+            return Err(Verdict::Done {
+                result: format!("{result} (resumed: the earlier attempt had acted)"),
+                ledger: None,
+            });
+        }
+        Ok(held)
+    }
+
+    /// Stage 4: reserve the slot atomically: the rails are evaluated against the latest history
+    /// and the reservation lands only if nobody changed it meanwhile.
+    async fn reserve(
+        &self,
+        intent: &Intent,
+        kind: &str,
+        history_name: &str,
+        held: &Held,
+    ) -> Stage<()> {
         let mut hold: Option<Hold> = None;
         let entry = HistoryEntry {
             at: self.now,
@@ -407,7 +435,7 @@ impl<'a> Guard<'a> {
         };
         let loop_window = self.cfg.loop_window_minutes as i64 * 60;
         self.ledger
-            .update::<TargetHistory, _>(&history_name, |h| {
+            .update::<TargetHistory, _>(history_name, |h| {
                 if intent.alarm_response && h.actions.iter().any(|a| self.now - a.at <= loop_window)
                 {
                     h.relapses.push(self.now);
@@ -420,65 +448,29 @@ impl<'a> Guard<'a> {
                 h.actions.retain(|a| a.at >= keep);
                 h.relapses.retain(|t| *t >= keep);
             })
-            .await?;
-        if let Some(hold) = hold {
-            let reason = describe_hold(&hold, self.cfg);
-            self.finish_claim(&claim_name, &claim, &claim_etag, "held", None, Some(reason))
-                .await?;
-            return Ok(Verdict::Held(hold));
-        }
-
-        match m.apply().await {
-            Ok(result) => {
-                let ledger = self
-                    .record_success(
-                        &claim_name,
-                        &claim,
-                        &claim_etag,
-                        &history_name,
-                        intent,
-                        &result,
-                    )
-                    .await
-                    .err()
-                    .map(|e| e.to_string());
-                Ok(Verdict::Done { result, ledger })
-            }
-            Err(error) => {
-                self.finish_claim(
-                    &claim_name,
-                    &claim,
-                    &claim_etag,
-                    "failed",
-                    None,
-                    Some(error.clone()),
-                )
-                .await?;
-                Ok(Verdict::Failed { error })
-            }
-        }
+            .await
+            .map_err(not_attempted)?;
+        let Some(hold) = hold else {
+            return Ok(());
+        };
+        let reason = describe_hold(&hold, self.cfg);
+        self.finish_claim(held, "held", None, Some(reason))
+            .await
+            .map_err(not_attempted)?;
+        Err(Verdict::Held(hold))
     }
 
     /// After the mutation: the claim is done and the history entry gets its result. A failure here
     /// does not undo the mutation, so it is reported, not treated as the action failing.
     async fn record_success(
         &self,
-        claim_name: &str,
-        claim: &Claim,
-        claim_etag: &str,
+        held: &Held,
         history_name: &str,
         intent: &Intent,
         result: &str,
     ) -> Result<(), LedgerError> {
-        self.finish_claim(
-            claim_name,
-            claim,
-            claim_etag,
-            "done",
-            Some(result.to_string()),
-            None,
-        )
-        .await?;
+        self.finish_claim(held, "done", Some(result.to_string()), None)
+            .await?;
         let change = intent.change_id.clone();
         self.ledger
             .update::<TargetHistory, _>(history_name, |h| {
@@ -497,21 +489,50 @@ impl<'a> Guard<'a> {
 
     async fn finish_claim(
         &self,
-        key: &str,
-        claim: &Claim,
-        etag: &str,
+        held: &Held,
         status: &str,
         result: Option<String>,
         reason: Option<String>,
     ) -> Result<(), LedgerError> {
-        let mut c = claim.clone();
+        let mut c = held.claim.clone();
         c.status = status.to_string();
         c.result = result;
         c.reason = reason;
         // Only this invocation holds the claim; `Superseded` means a retry took it over, and that
         // retry will record its own ending.
-        self.ledger.replace(key, &c, etag).await?;
+        self.ledger.replace(&held.key, &c, &held.etag).await?;
         Ok(())
+    }
+
+    /// Appends the decision about one action to the audit ledger.
+    async fn record(
+        &self,
+        intent: &Intent,
+        action: &Action,
+        result: Option<String>,
+    ) -> Result<String, LedgerError> {
+        let at_ms = crate::clock::now_millis();
+        let (at, at_text) = Decision::stamp(at_ms);
+        let status = serde_json::to_value(action.status)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        let d = Decision {
+            at,
+            at_ms,
+            seq: self.seq.fetch_add(1, Ordering::Relaxed),
+            at_text,
+            trigger_id: self.trigger.id.clone(),
+            trigger_name: self.trigger.name.clone(),
+            playbook: intent.playbook.name().to_string(),
+            action: action.kind.clone(),
+            target: action.target.clone(),
+            status,
+            reason: action.detail.clone(),
+            evidence: intent.evidence.clone(),
+            result,
+        };
+        self.ledger.record_decision(&d).await
     }
 
     /// Cooldown, cap and loop rules against a target's history.
@@ -537,32 +558,37 @@ impl<'a> Guard<'a> {
                 history: lines(),
             });
         }
-        let day: Vec<&HistoryEntry> = h
+        let day = h
             .actions
             .iter()
             .filter(|a| self.now - a.at < 86_400)
-            .collect();
-        if day.len() >= cfg.max_actions_per_day as usize {
+            .count();
+        if day >= cfg.max_actions_per_day as usize {
             return Some(Hold::Cap {
-                count: day.len(),
+                count: day,
                 history: lines(),
             });
         }
         let cooldown = cfg.cooldown_minutes as i64 * 60;
-        if let Some(last) = h
+        let last = h
             .actions
             .iter()
             .filter(|a| a.action == kind)
             .map(|a| a.at)
-            .max()
-        {
-            if self.now - last < cooldown {
-                return Some(Hold::Cooldown {
-                    until: last + cooldown,
-                });
-            }
+            .max();
+        match last {
+            Some(last) if self.now - last < cooldown => Some(Hold::Cooldown {
+                until: last + cooldown,
+            }),
+            _ => None,
         }
-        None
+    }
+}
+
+/// Every ledger error before the mutation: nothing was changed.
+fn not_attempted(e: LedgerError) -> Verdict {
+    Verdict::NotAttempted {
+        error: e.to_string(),
     }
 }
 
@@ -613,14 +639,6 @@ fn describe(v: &Verdict, intent: &Intent, cfg: &Config) -> (ActionStatus, String
             result,
             ledger: None,
         } => (ActionStatus::Done, format!("{}: {result}", intent.detail)),
-        Verdict::Planned => (
-            ActionStatus::Planned,
-            format!("dry run: would {}", intent.detail),
-        ),
-        Verdict::Held(h) => (
-            ActionStatus::Skipped,
-            format!("not done ({}): {}", describe_hold(h, cfg), intent.detail),
-        ),
         Verdict::Done {
             result,
             ledger: Some(e),
@@ -630,6 +648,14 @@ fn describe(v: &Verdict, intent: &Intent, cfg: &Config) -> (ActionStatus, String
                 "{}: {result} (the audit ledger could not be updated afterwards: {e}; the next run reconciles it)",
                 intent.detail
             ),
+        ),
+        Verdict::Planned => (
+            ActionStatus::Planned,
+            format!("dry run: would {}", intent.detail),
+        ),
+        Verdict::Held(h) => (
+            ActionStatus::Skipped,
+            format!("not done ({}): {}", describe_hold(h, cfg), intent.detail),
         ),
         Verdict::NotAttempted { error } => (
             ActionStatus::Skipped,

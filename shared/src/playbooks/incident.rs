@@ -5,8 +5,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::clock::rfc3339;
-use crate::ledger::{Ledger, LedgerError};
 use crate::report::{ActionStatus, Check, Outcome, Playbook, Report, TriggerKind, TriggerRef};
+use crate::safety::ledger::{Ledger, LedgerError};
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Incident {

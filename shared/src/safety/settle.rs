@@ -2,8 +2,8 @@
 //! (CONTRACT §3), the same way for every playbook.
 
 use crate::config::Config;
-use crate::guard::{describe_hold, Hold, Outcome as Guarded, Verdict};
 use crate::report::{Outcome, Report};
+use crate::safety::guard::{describe_hold, Guarded, Hold, Verdict};
 
 pub fn settle(r: &mut Report, results: Vec<Guarded>, what: &str, cfg: &Config) {
     let verdicts: Vec<Verdict> = results.iter().map(|g| g.verdict.clone()).collect();

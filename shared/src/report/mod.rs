@@ -1,8 +1,12 @@
 //! The run report (CONTRACT §3): one JSON object per run, plus the subject and plain text an on-call
-//! engineer reads on a phone.
+//! engineer reads on a phone. [`publish`] sends it to the alerts topic; [`telemetry`] turns it into
+//! logs and metrics.
 
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
+
+pub mod publish;
+pub mod telemetry;
 
 /// Runbook playbooks, named as in CONTRACT §3.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -201,6 +205,28 @@ impl Report {
             finished_at: String::new(),
             dry_run: false,
         }
+    }
+
+    /// A run about something Autoheal does not look after (another secret, service, alarm…).
+    pub fn unrelated(trigger: TriggerRef, reason: impl Into<String>) -> Self {
+        Self::new(trigger, Playbook::None).concluded(Outcome::Ignored, reason)
+    }
+
+    /// Ends the run's judgement: its outcome and the one sentence that says why.
+    pub fn conclude(&mut self, outcome: Outcome, reason: impl Into<String>) {
+        self.outcome = outcome;
+        self.reason = reason.into();
+    }
+
+    /// [`Report::conclude`] for a run that stops here: `return r.concluded(…)`.
+    pub fn concluded(mut self, outcome: Outcome, reason: impl Into<String>) -> Self {
+        self.conclude(outcome, reason);
+        self
+    }
+
+    /// Adds what is left to a human.
+    pub fn step(&mut self, step: impl Into<String>) {
+        self.next_steps.push(step.into());
     }
 
     pub fn failing_checks(&self) -> impl Iterator<Item = &Check> {

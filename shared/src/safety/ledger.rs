@@ -278,29 +278,13 @@ impl Ledger {
         key: &str,
         value: &T,
     ) -> Result<Created<T>, LedgerError> {
-        let token = write_token();
-        let mut last_error = None;
-        for try_no in 0..MAX_TRIES {
-            if try_no > 0 {
-                backoff(try_no - 1).await;
-            }
-            match self.write(key, value, &token, None).await {
-                Ok(Written::Yes(etag)) => return Ok(Created::Won(etag)),
-                Ok(Written::ConditionFailed) => {}
-                // The write may or may not have landed: reading the record tells.
-                Err(e) if e.is_transient() => last_error = Some(e),
-                Err(e) => return Err(e),
-            }
-            match self.get::<T>(key).await {
-                Ok(Some(v)) if v.written_by(&token) => return Ok(Created::Won(v.etag)),
-                Ok(Some(v)) => return Ok(Created::Exists(v)),
-                // Not there (yet): a writer whose object is not readable yet, or our write failed.
-                Ok(None) => {}
-                Err(e) if e.is_transient() => last_error = Some(e),
-                Err(e) => return Err(e),
-            }
-        }
-        Err(last_error.unwrap_or_else(|| self.contended(key)))
+        self.write_resolved(key, value, None, Created::Won, |found, token| match found {
+            Some(v) if v.written_by(token) => Some(Created::Won(v.etag)),
+            Some(v) => Some(Created::Exists(v)),
+            // Not there (yet): a writer whose object is not readable yet, or our write failed.
+            None => None,
+        })
+        .await
     }
 
     /// Replaces the version read with `etag`. `Superseded` when someone else wrote in between; a
@@ -311,24 +295,49 @@ impl Ledger {
         value: &T,
         etag: &str,
     ) -> Result<Replaced, LedgerError> {
+        self.write_resolved(key, value, Some(etag), Replaced::Done, |found, token| {
+            match found {
+                Some(v) if v.written_by(token) => Some(Replaced::Done(v.etag)),
+                // Unchanged: the write did not land; try it again.
+                Some(v) if v.etag == etag => None,
+                _ => Some(Replaced::Superseded),
+            }
+        })
+        .await
+    }
+
+    /// One conditional write, made certain: when S3 refuses the condition or the answer is lost,
+    /// the record is read back and `resolve` says what happened (`None`: write again).
+    async fn write_resolved<T, R>(
+        &self,
+        key: &str,
+        value: &T,
+        expect: Option<&str>,
+        written: impl Fn(String) -> R,
+        resolve: impl Fn(Option<Versioned<T>>, &str) -> Option<R>,
+    ) -> Result<R, LedgerError>
+    where
+        T: Serialize + DeserializeOwned,
+    {
         let token = write_token();
         let mut last_error = None;
         for try_no in 0..MAX_TRIES {
             if try_no > 0 {
                 backoff(try_no - 1).await;
             }
-            match self.write(key, value, &token, Some(etag)).await {
-                Ok(Written::Yes(new)) => return Ok(Replaced::Done(new)),
+            match self.write(key, value, &token, expect).await {
+                Ok(Written::Yes(etag)) => return Ok(written(etag)),
                 Ok(Written::ConditionFailed) => {}
+                // The write may or may not have landed: reading the record tells.
                 Err(e) if e.is_transient() => last_error = Some(e),
                 Err(e) => return Err(e),
             }
             match self.get::<T>(key).await {
-                Ok(Some(v)) if v.written_by(&token) => return Ok(Replaced::Done(v.etag)),
-                Ok(Some(v)) if v.etag != etag => return Ok(Replaced::Superseded),
-                Ok(None) => return Ok(Replaced::Superseded),
-                // Unchanged: the write did not land; try it again.
-                Ok(Some(_)) => {}
+                Ok(found) => {
+                    if let Some(r) = resolve(found, &token) {
+                        return Ok(r);
+                    }
+                }
                 Err(e) if e.is_transient() => last_error = Some(e),
                 Err(e) => return Err(e),
             }

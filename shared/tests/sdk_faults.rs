@@ -14,8 +14,9 @@ use std::time::{Duration, Instant};
 
 use autoheal::aws::{Aws, Clients, CredentialSource, StaticKeys};
 use autoheal::config::Config;
+use autoheal::deps::Deps;
 use autoheal::report::{ActionStatus, Check, CheckStatus, Outcome, Report};
-use autoheal::run::{self, Deps, Function, RunError, RunOptions};
+use autoheal::run::{self, Function, RunError, RunOptions};
 use aws_config::SdkConfig;
 use aws_smithy_mocks::{create_mock_http_client, mock, MockResponseInterceptor, Rule, RuleMode};
 use aws_smithy_runtime_api::client::http::{

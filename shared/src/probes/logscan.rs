@@ -4,7 +4,7 @@
 //! patterns treat `?term`, JSON and `[...]` specially and emulators do not honour them, and several
 //! of the lines are print() output with no log level.
 
-use crate::aws::{describe_error, Aws};
+use crate::aws::{Aws, AwsError};
 
 /// A failure (or success) line ViewerAtlas prints, and what it means.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -105,7 +105,7 @@ pub struct GroupScan {
     pub samples: Vec<String>,
     /// Last line seen and its time (ms), for "the process went quiet after …".
     pub last_line: Option<(i64, String)>,
-    pub error: Option<String>,
+    pub error: Option<AwsError>,
     /// More events exist than were read.
     pub truncated: bool,
 }
@@ -122,7 +122,7 @@ impl GroupScan {
     /// "12 events; Auth failed ×5, Traceback ×1" for the report.
     pub fn summary(&self) -> String {
         if let Some(e) = &self.error {
-            return format!("{}: could not read ({e})", self.group);
+            return format!("{}: could not read ({})", self.group, e.detail);
         }
         let sigs: Vec<String> = Signature::FAILURES
             .iter()
@@ -167,7 +167,7 @@ pub async fn scan(aws: &Aws, group: &str, start_ms: i64, redact: &[&str]) -> Gro
         let out = match res {
             Ok(o) => o,
             Err(e) => {
-                scan.error = Some(describe_error(&e));
+                scan.error = Some(AwsError::from_sdk("FilterLogEvents", &e));
                 return scan;
             }
         };

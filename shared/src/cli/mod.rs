@@ -6,9 +6,11 @@ use std::process::ExitCode;
 
 use crate::aws::{Aws, CredentialSource};
 use crate::config::Config;
+use crate::deps::Deps;
 use crate::intake;
-use crate::report::{Outcome, Report};
-use crate::run::{self, Deps, Function, RunError, RunOptions};
+use crate::report::{Outcome, Playbook, Report};
+use crate::run::{self, Function, RunError, RunOptions};
+use crate::safety::guard::Guard;
 
 const USAGE: &str = "\
 autoheal: the ViewerAtlas runbook, unattended (same code as the Lambda functions)
@@ -169,7 +171,7 @@ where
     F: FnOnce(Deps) -> Fut,
     Fut: std::future::Future<Output = ExitCode>,
 {
-    crate::telemetry::init();
+    crate::report::telemetry::init();
     let config = match load_config() {
         Ok(c) => c,
         Err(code) => return code,
@@ -308,9 +310,7 @@ fn decisions(rest: &[String]) -> ExitCode {
     with_deps(
         |_| Ok(()),
         |deps| async move {
-            let cfg = &deps.config;
-            let ledger =
-                crate::ledger::Ledger::new(deps.aws.s3().clone(), &cfg.bucket, &cfg.ledger_prefix);
+            let ledger = deps.ledger();
             let list = match ledger
                 .recent_decisions(crate::clock::now_epoch(), days)
                 .await
@@ -362,7 +362,7 @@ fn rollback(rest: &[String]) -> ExitCode {
         |deps| async move {
             let who = std::env::var("USER").unwrap_or_else(|_| "operator".into());
             let trigger = manual_trigger("rollback", deps.config.collector_service.clone());
-            let req = crate::rollback::Request {
+            let req = crate::playbooks::rollback::Request {
                 service: deps.config.collector_service.clone(),
                 to,
                 change_id: trigger.id.clone(),
@@ -371,7 +371,7 @@ fn rollback(rest: &[String]) -> ExitCode {
             };
             let dry = dry_run || deps.config.dry_run;
             let start = Report::new(trigger, crate::report::Playbook::Rollback);
-            let report = crate::rollback::roll_back(&deps, req, start, dry).await;
+            let report = crate::playbooks::rollback::roll_back(&deps, req, start, dry).await;
             finish_and_print(&deps, report, dry, text).await
         },
     )
@@ -431,34 +431,23 @@ fn schedules(rest: &[String]) -> ExitCode {
                 Err(code) => return code,
             };
             if verb == "status" {
-                for line in crate::tasks::status(&deps).await {
+                for line in crate::playbooks::schedules::status(&deps).await {
                     println!("{line}");
                 }
                 return ExitCode::SUCCESS;
             }
-            let enable = verb == "enable";
             let trigger = manual_trigger("schedules", rules.join(","));
             let dry = dry_run || deps.config.dry_run;
-            let guard = crate::guard::Guard::for_run(&deps.config, &deps.aws, trigger.clone(), dry);
-            let mut outcomes = Vec::new();
-            for r in &rules {
-                let intent = crate::guard::Intent {
-                    playbook: crate::report::Playbook::Schedules,
-                    change_id: trigger.id.clone(),
-                    detail: format!("{verb} {r} (requested by an operator)"),
-                    evidence: vec![],
-                    alarm_response: false,
-                };
-                let m = crate::tasks::SetRule {
-                    aws: &deps.aws,
-                    rule: r.clone(),
-                    enable,
-                };
-                outcomes.push(guard.act(&intent, &m).await);
-            }
-            let mut report = Report::new(trigger, crate::report::Playbook::Schedules);
-            let what = format!("operator asked to {verb} {}", rules.join(", "));
-            crate::outcome::settle(&mut report, outcomes, &what, &deps.config);
+            let guard = Guard::for_run(&deps, trigger.clone(), dry);
+            let start = Report::new(trigger, Playbook::Schedules);
+            let report = crate::playbooks::schedules::operator_set(
+                &deps,
+                &guard,
+                &rules,
+                verb == "enable",
+                start,
+            )
+            .await;
             finish_and_print(&deps, report, dry, text).await
         },
     )

@@ -1,0 +1,142 @@
+//! The runbook's smoke test (RUNBOOK §2.4, VIEWERATLAS.md §5) as a playbook: the freshness
+//! check's findings become a report, failures point to the playbook that fixes them, and a fully
+//! passing check records the collector's revision as known-good (for RUNBOOK §3).
+
+use crate::clock::{now_epoch, rfc3339};
+use crate::deps::Deps;
+use crate::playbooks::rollback::{record_known_good, KnownGood};
+use crate::probes::freshness;
+use crate::probes::service::short_td;
+use crate::report::{Check, CheckStatus, Outcome, Playbook, Report, TriggerKind, TriggerRef};
+
+/// `autoheal smoke-test`: a human's check reads only; it does not move the known-good marker.
+pub async fn on_demand(deps: &Deps) -> Report {
+    let trigger = TriggerRef {
+        kind: TriggerKind::Manual,
+        id: format!("manual-{}", now_epoch()),
+        name: "smoke-test".into(),
+    };
+    let mut report = scheduled(deps, trigger, true).await;
+    report.finished_at = rfc3339(now_epoch());
+    report
+}
+
+/// The freshness function's scheduled run: check, judge, and record known-good when all passed.
+pub async fn scheduled(deps: &Deps, trigger: TriggerRef, dry_run: bool) -> Report {
+    let findings = freshness::run(&deps.aws, &deps.config, now_epoch()).await;
+    let mut r = Report::new(trigger, Playbook::SmokeTest);
+    judge(&findings, &mut r);
+    r.applicable_playbooks = findings.applicable_playbooks();
+    r.checks = findings.checks.clone();
+    if r.outcome == Outcome::Healthy && !dry_run {
+        note_known_good(deps, &findings, &mut r).await;
+    }
+    r
+}
+
+/// Outcome, reason and next steps from the findings: a failed check escalates; a check that could
+/// not run (and none failed) is Autoheal's own failure.
+fn judge(findings: &freshness::Findings, r: &mut Report) {
+    let failing = findings.failing_checks_names();
+    if failing.is_empty() {
+        let rolling = findings
+            .check(freshness::ROLLOUT)
+            .is_some_and(|c| c.status == CheckStatus::Skipped);
+        r.conclude(
+            Outcome::Healthy,
+            if rolling {
+                "all checks passed; a collector rollout is in progress"
+            } else {
+                "all checks passed"
+            },
+        );
+        return;
+    }
+    let count = |status| {
+        findings
+            .checks
+            .iter()
+            .filter(|c| c.status == status)
+            .count()
+    };
+    let (fails, errors) = (count(CheckStatus::Fail), count(CheckStatus::Error));
+    let outcome = if fails > 0 {
+        Outcome::Escalated
+    } else {
+        Outcome::Failed
+    };
+    r.conclude(outcome, lead_reason(findings, &failing));
+    for p in findings.applicable_playbooks() {
+        r.step(next_step_for(p));
+    }
+    if errors > 0 {
+        r.step(format!(
+            "{errors} check(s) could not run (status error): check Autoheal's IAM permissions and the AWS API health, then re-run `autoheal smoke-test`"
+        ));
+    }
+}
+
+/// Lead with the failure that matters most to the on-call engineer, not the first listed.
+fn lead_reason(findings: &freshness::Findings, failing: &[&str]) -> String {
+    let lead = freshness::PRIORITY
+        .iter()
+        .filter_map(|n| findings.check(n))
+        .find(|c| c.status == CheckStatus::Fail)
+        .or_else(|| {
+            findings
+                .checks
+                .iter()
+                .find(|c| c.status == CheckStatus::Error)
+        });
+    match lead {
+        Some(c) if failing.len() == 1 => c.detail.clone(),
+        Some(c) => {
+            let others: Vec<&str> = failing.iter().copied().filter(|n| *n != c.name).collect();
+            format!(
+                "{} (+{} more: {})",
+                c.detail,
+                others.len(),
+                others.join(", ")
+            )
+        }
+        None => "checks failed".to_string(),
+    }
+}
+
+/// Everything passed: what runs now is the revision a rollback returns to (RUNBOOK §3).
+async fn note_known_good(deps: &Deps, findings: &freshness::Findings, r: &mut Report) {
+    let cfg = &deps.config;
+    let Some(td) = &findings.collector_task_definition else {
+        return;
+    };
+    let kg = KnownGood {
+        service: cfg.collector_service.clone(),
+        task_definition_arn: td.clone(),
+        image: None,
+        recorded_at: now_epoch(),
+        recorded_by: r.trigger.id.clone(),
+    };
+    match record_known_good(&deps.ledger(), &cfg.cluster, &kg).await {
+        Ok(true) => r.checks.push(Check::pass(
+            "known_good_recorded",
+            format!(
+                "{} is now the known-good revision of {}",
+                short_td(td),
+                cfg.collector_service
+            ),
+        )),
+        Ok(false) => {}
+        Err(e) => r.checks.push(Check::error("known_good_recorded", e)),
+    }
+}
+
+fn next_step_for(p: Playbook) -> String {
+    let how = match p {
+        Playbook::NoNewSnapshots => "collector not producing: check service health and running count, auth/API errors in /ecs/vieweratlas-collector, Twitch secrets, and S3_BUCKET/S3_PREFIX in the task definition",
+        Playbook::AnalysisFailure => "analysis output is stale: check /ecs/vieweratlas-analysis logs (it exits 0 on failure), confirm fresh inputs, trigger one manual run",
+        Playbook::Schedules => "schedule targets are pinned to an old task-definition revision: re-run create-schedules.sh (or put-targets with the newest revision)",
+        Playbook::Rollback => "the deployment itself looks broken: identify the current revisions and image tags and consider rolling back to the last known-good revision",
+        _ => "see the runbook",
+    };
+    format!("{} {}: {how}", p.runbook_section(), p.name())
+}

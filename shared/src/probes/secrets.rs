@@ -1,0 +1,164 @@
+//! The Twitch secrets: which spelling of an id names which secret, which services inject one, its
+//! current version, and when either last changed. Values are never read here (see `twitch`).
+
+use crate::aws::{describe_error, Aws, AwsError};
+use crate::deps::Deps;
+
+/// The name inside any spelling of a secret id: a name, a partial ARN, or a full ARN whose name
+/// carries Secrets Manager's random 6-character suffix.
+pub fn secret_name_matches(id: &str, name: &str) -> bool {
+    let resource = match id.split_once(":secret:") {
+        Some((_, r)) => r,
+        None => return id == name,
+    };
+    // ECS valueFrom may append `:json-key:version-stage:version-id`.
+    let resource = resource.split(':').next().unwrap_or(resource);
+    if resource == name {
+        return true;
+    }
+    resource
+        .strip_prefix(name)
+        .and_then(|rest| rest.strip_prefix('-'))
+        .is_some_and(|suffix| {
+            suffix.len() == 6 && suffix.chars().all(|c| c.is_ascii_alphanumeric())
+        })
+}
+
+/// Every ECS service in the cluster whose current task definition injects `secret`.
+pub async fn services_using(
+    aws: &Aws,
+    cluster: &str,
+    secret: &str,
+) -> Result<Vec<(String, i32)>, String> {
+    let mut arns = Vec::new();
+    let mut token = None;
+    loop {
+        let page = aws
+            .ecs()
+            .list_services()
+            .cluster(cluster)
+            .set_next_token(token.take())
+            .send()
+            .await
+            .map_err(|e| format!("ListServices {cluster}: {}", describe_error(&e)))?;
+        arns.extend(page.service_arns().iter().cloned());
+        match page.next_token() {
+            Some(t) => token = Some(t.to_string()),
+            None => break,
+        }
+    }
+    let mut out = Vec::new();
+    for chunk in arns.chunks(10) {
+        let svcs = aws
+            .ecs()
+            .describe_services()
+            .cluster(cluster)
+            .set_services(Some(chunk.to_vec()))
+            .send()
+            .await
+            .map_err(|e| format!("DescribeServices: {}", describe_error(&e)))?;
+        for s in svcs.services() {
+            let Some(td) = s.task_definition() else {
+                continue;
+            };
+            let def = aws
+                .ecs()
+                .describe_task_definition()
+                .task_definition(td)
+                .send()
+                .await
+                .map_err(|e| format!("DescribeTaskDefinition {td}: {}", describe_error(&e)))?;
+            let uses = def.task_definition().is_some_and(|t| {
+                t.container_definitions()
+                    .iter()
+                    .flat_map(|c| c.secrets())
+                    .any(|s| secret_name_matches(s.value_from(), secret))
+            });
+            if uses {
+                out.push((
+                    s.service_name().unwrap_or_default().to_string(),
+                    s.desired_count(),
+                ));
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// The version now labelled AWSCURRENT: the identity of "the change", so that UpdateSecret and the
+/// RotationSucceeded that follows it count once.
+pub async fn current_version(aws: &Aws, secret: &str) -> Result<Option<String>, AwsError> {
+    let d = aws
+        .secrets()
+        .describe_secret()
+        .secret_id(secret)
+        .send()
+        .await
+        .map_err(|e| AwsError::from_sdk(format!("DescribeSecret {secret}"), &e))?;
+    Ok(d.version_ids_to_stages().and_then(|m| {
+        m.iter()
+            .find(|(_, stages)| stages.iter().any(|s| s == "AWSCURRENT"))
+            .map(|(v, _)| v.clone())
+    }))
+}
+
+/// When either Twitch secret last changed (the newest of the two, with its name), and what is wrong
+/// with them (missing, scheduled for deletion).
+pub async fn secrets_state(deps: &Deps) -> (Option<(i64, String)>, Vec<String>) {
+    let cfg = &deps.config;
+    let mut newest: Option<(i64, String)> = None;
+    let mut problems = Vec::new();
+    for name in [&cfg.oauth_secret_id, &cfg.client_id_secret_id] {
+        match deps
+            .aws
+            .secrets()
+            .describe_secret()
+            .secret_id(name)
+            .send()
+            .await
+        {
+            Ok(d) => {
+                if d.deleted_date().is_some() {
+                    problems.push(format!("{name} is scheduled for deletion"));
+                }
+                if let Some(t) = d.last_changed_date().map(|t| t.secs()) {
+                    if newest.as_ref().is_none_or(|(n, _)| t > *n) {
+                        newest = Some((t, name.clone()));
+                    }
+                }
+            }
+            Err(e) => problems.push(format!("{name}: {}", describe_error(&e))),
+        }
+    }
+    (newest, problems)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_ids_match_in_every_spelling() {
+        let n = "vieweratlas/twitch/oauth_token";
+        assert!(secret_name_matches(n, n));
+        assert!(secret_name_matches(
+            "arn:aws:secretsmanager:us-east-1:1:secret:vieweratlas/twitch/oauth_token",
+            n
+        ));
+        assert!(secret_name_matches(
+            "arn:aws:secretsmanager:us-east-1:1:secret:vieweratlas/twitch/oauth_token-Ab12Cd",
+            n
+        ));
+        assert!(secret_name_matches("arn:aws:secretsmanager:us-east-1:1:secret:vieweratlas/twitch/oauth_token-Ab12Cd:token::", n));
+        assert!(!secret_name_matches(
+            "arn:aws:secretsmanager:us-east-1:1:secret:vieweratlas/twitch/oauth_token_v2-Ab12Cd",
+            n
+        ));
+        assert!(!secret_name_matches(
+            "arn:aws:secretsmanager:us-east-1:1:secret:vieweratlas/twitch/oauth_token-Ab12C",
+            n
+        ));
+        assert!(!secret_name_matches("vieweratlas/twitch/client_id", n));
+    }
+}
