@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use crate::aws::{Aws, CredentialSource};
 use crate::config::Config;
-use crate::deps::Deps;
+use crate::deps::{Deps, Invocation};
 use crate::intake;
 use crate::report::{Outcome, Playbook, Report};
 use crate::run::{self, Function, RunError, RunOptions};
@@ -217,6 +217,13 @@ async fn finish_and_print(deps: &Deps, report: Report, dry_run: bool, text: bool
             print_report(&report, text);
             fail(1, source)
         }
+        Err(RunError::Retry { report }) => {
+            print_report(&report, text);
+            fail(
+                1,
+                "nothing final was decided; run the command again to retry",
+            )
+        }
         Err(e) => fail(1, e),
     }
 }
@@ -237,7 +244,10 @@ fn handle(a: Args) -> ExitCode {
     with_deps(
         |_| Ok(()),
         |deps| async move {
-            let opts = RunOptions { dry_run: a.dry_run };
+            let opts = RunOptions {
+                dry_run: a.dry_run,
+                deadline: None,
+            };
             match run::handle(&deps, Function::Any, &event, opts).await {
                 Ok(report) => {
                     print_report(&report, a.text);
@@ -246,6 +256,13 @@ fn handle(a: Args) -> ExitCode {
                 Err(RunError::Publish { report, source }) => {
                     print_report(&report, a.text);
                     fail(1, source)
+                }
+                Err(RunError::Retry { report }) => {
+                    print_report(&report, a.text);
+                    fail(
+                        1,
+                        "nothing final was decided; deliver the event again to retry",
+                    )
                 }
                 Err(e) if e.is_invalid_input() => fail(2, e),
                 Err(e) => fail(1, e),
@@ -368,10 +385,13 @@ fn rollback(rest: &[String]) -> ExitCode {
                 change_id: trigger.id.clone(),
                 why: format!("manual rollback requested by {who}"),
                 from_alarm: false,
+                alarm: None,
+                deployment: None,
             };
             let dry = dry_run || deps.config.dry_run;
             let start = Report::new(trigger, crate::report::Playbook::Rollback);
-            let report = crate::playbooks::rollback::roll_back(&deps, req, start, dry).await;
+            let inv = Invocation::now(&deps.config, dry);
+            let report = crate::playbooks::rollback::roll_back(&deps, req, start, inv).await;
             finish_and_print(&deps, report, dry, text).await
         },
     )
@@ -438,7 +458,7 @@ fn schedules(rest: &[String]) -> ExitCode {
             }
             let trigger = manual_trigger("schedules", rules.join(","));
             let dry = dry_run || deps.config.dry_run;
-            let guard = Guard::for_run(&deps, trigger.clone(), dry);
+            let guard = Guard::for_run(&deps, trigger.clone(), Invocation::now(&deps.config, dry));
             let start = Report::new(trigger, Playbook::Schedules);
             let report = crate::playbooks::schedules::operator_set(
                 &deps,

@@ -83,6 +83,9 @@ pub enum Outcome {
     Ignored,
     Planned,
     Failed,
+    /// Still needed, held by a cooldown or another action in flight: the first scheduled run after
+    /// the stated time carries it out.
+    Deferred,
 }
 
 impl Outcome {
@@ -94,6 +97,7 @@ impl Outcome {
             Outcome::Ignored => "ignored",
             Outcome::Planned => "planned",
             Outcome::Failed => "failed",
+            Outcome::Deferred => "deferred",
         }
     }
 }
@@ -161,6 +165,8 @@ pub enum ActionStatus {
     Planned,
     Skipped,
     Failed,
+    /// Held for now; carried out later (see the report's reason for when).
+    Deferred,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -186,6 +192,14 @@ pub struct Report {
     /// When the run finished, RFC 3339 UTC.
     pub finished_at: String,
     pub dry_run: bool,
+    /// Ledger claims of actions this report announces as done: marked reported once it is out, so
+    /// a later delivery does not announce them again.
+    #[serde(skip)]
+    pub claims: Vec<String>,
+    /// Nothing final was decided and trying again may help: the run ends in an error after its
+    /// report is out, so that Lambda delivers the event again.
+    #[serde(skip)]
+    pub retry: bool,
 }
 
 /// SNS caps subjects at 100 characters and rejects control characters.
@@ -204,6 +218,8 @@ impl Report {
             applicable_playbooks: Vec::new(),
             finished_at: String::new(),
             dry_run: false,
+            claims: Vec::new(),
+            retry: false,
         }
     }
 

@@ -22,6 +22,8 @@ use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
 use crate::aws::{describe_error, is_transient};
 use crate::clock::{civil_date, rfc3339};
+use crate::deps::Deps;
+use crate::safety::actions::{ActionSpec, Intent};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {
@@ -155,10 +157,21 @@ pub fn safe_key(part: &str) -> String {
     out
 }
 
-fn fnv1a(s: &str) -> u64 {
+pub fn fnv1a(s: &str) -> u64 {
     s.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
         (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
     })
+}
+
+impl Deps {
+    /// The audit ledger in the configured bucket and prefix (a handle; nothing is read yet).
+    pub fn ledger(&self) -> Ledger {
+        Ledger::new(
+            self.aws.s3().clone(),
+            &self.config.bucket,
+            &self.config.ledger_prefix,
+        )
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -504,6 +517,11 @@ pub struct Decision {
     pub evidence: Vec<String>,
     #[serde(default)]
     pub result: Option<String>,
+    /// What was intended and the action itself, so a held decision can be approved as recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub intent: Option<Intent>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spec: Option<ActionSpec>,
 }
 
 impl Decision {
