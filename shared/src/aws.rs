@@ -83,7 +83,7 @@ pub enum CredentialSource {
 impl Aws {
     pub async fn connect(config: &Config, credentials: CredentialSource) -> Self {
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
-            .http_client(crate::https::shared_client())
+            .http_client(crate::caller::tagged(crate::https::shared_client()))
             .region(Region::new(config.region.clone()))
             .retry_config(RetryConfig::standard().with_max_attempts(3))
             .timeout_config(timeouts());

@@ -6,6 +6,7 @@
 
 pub mod alarms;
 pub mod aws;
+pub mod caller;
 pub mod cli;
 pub mod clock;
 pub mod config;

@@ -49,6 +49,21 @@ impl Function {
             Function::TaskWatch => matches!(t, Trigger::TaskChange(_)),
         }
     }
+    /// The function that receives this trigger in AWS: itself, or for `Any` (the CLI's `handle`)
+    /// the one function that accepts it. Its name goes into the run's user agent (`caller`).
+    fn serving(self, t: &Trigger) -> Function {
+        const FUNCTIONS: [Function; 5] = [
+            Function::FreshnessCheck,
+            Function::RotationRedeploy,
+            Function::AlarmResponder,
+            Function::DeploymentWatch,
+            Function::TaskWatch,
+        ];
+        match self {
+            Function::Any => FUNCTIONS.into_iter().find(|f| f.accepts(t)).unwrap_or(self),
+            f => f,
+        }
+    }
     fn name(self) -> &'static str {
         match self {
             Function::Any => "autoheal",
@@ -108,14 +123,17 @@ pub async fn handle(
     let dry_run = opts.dry_run || deps.config.dry_run;
     let tref = trigger.reference();
     tracing::info!(trigger_kind = ?tref.kind, trigger_id = %tref.id, trigger_name = %tref.name, dry_run, "run started");
-    let report = dispatch(deps, &trigger, dry_run).await;
-    finish(
-        deps,
-        report,
-        dry_run,
-        !matches!(trigger, Trigger::OwnReport { .. }),
-    )
-    .await
+    let run = async {
+        let report = dispatch(deps, &trigger, dry_run).await;
+        finish(
+            deps,
+            report,
+            dry_run,
+            !matches!(trigger, Trigger::OwnReport { .. }),
+        )
+        .await
+    };
+    crate::caller::scope(function.serving(&trigger).name(), run).await
 }
 
 /// Runs the smoke test on demand (`autoheal smoke-test`): nothing is published.
