@@ -4,8 +4,9 @@
 Usage: check-iam.py TRANSLATED.json      (tools/lint-template.sh runs it as stage "iam-check")
 
 Fails (exit 1, one line per violation naming the resource and the action) when:
-  1. an Allow statement grants a mutating or secret-reading action (MUTATING below, also when reached
-     through a wildcard such as "ecs:Update*") on Resource "*", on NotResource, or on an ARN that is
+  1. an Allow statement grants a mutating, secret-reading or role-passing (iam:PassRole) action
+     (MUTATING below, also when reached through a wildcard such as "ecs:Update*", "iam:Pass*") on
+     Resource "*", on NotResource, or on an ARN that is
      not scoped to a named resource: a wildcard at the service/account root ("arn:...:sns:r:a:*"), a
      wildcard in the account field, or a wildcard where the named resource should be
      ("service/<cluster>/*", "bucket/*"). A named resource with a wildcard below a named prefix is
@@ -39,6 +40,9 @@ MUTATING = [
     "s3:PutObject",
     "secretsmanager:GetSecretValue",
     "secretsmanager:PutSecretValue",
+    # Passing a role hands its permissions to whatever the role is passed to: on "*" it would let a
+    # function give any role in the account to a task it starts.
+    "iam:PassRole",
 ]
 SECRET_READ = "secretsmanager:GetSecretValue"
 # Only the two functions that validate the Twitch token with Twitch may read its value.
@@ -49,8 +53,9 @@ PSEUDO = {
     "AWS::Region": "us-east-1",
     "AWS::AccountId": "123456789012",
     "AWS::URLSuffix": "amazonaws.com",
-    "AWS::StackName": "autoheal",
-    "AWS::StackId": "arn:aws:cloudformation:us-east-1:123456789012:stack/autoheal/id",
+    # The stack name the derived rule names of the sample events assume (<stack>-freshness, -daily).
+    "AWS::StackName": "vieweratlas-autoheal",
+    "AWS::StackId": "arn:aws:cloudformation:us-east-1:123456789012:stack/vieweratlas-autoheal/id",
 }
 
 # Services whose ARNs carry no resource-type segment: the resource part starts with the name.
