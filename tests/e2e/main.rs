@@ -5,6 +5,7 @@ mod alarm_gap;
 mod cli;
 mod faults;
 mod freshness;
+mod iam;
 mod incident;
 mod intake;
 mod load;
