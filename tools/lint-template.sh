@@ -7,7 +7,9 @@
 #      named resources only, no service wildcards, secret values readable by the token validators
 #      only), and must fail on a planted iam:PassRole on "*";
 #   4. tools/check-patterns.py routes the sample events (and variants that must be kept out)
-#      through the expanded EventBridge rules with moto's pattern matcher.
+#      through the expanded EventBridge rules with moto's pattern matcher;
+#   5. tools/check-ledger-lifecycle.py runs the optional ledger-lifecycle custom resource's inline code
+#      against moto's S3.
 # (`sam validate --lint` and `sam build` run in tools/check-sam-build.sh; every call of the end-to-end
 # suite is checked against its function's policy by tools/check-calls.py.)
 # cfn-lint alone no longer expands SAM, so a bad Runtime or a !Ref to nothing inside an
@@ -102,4 +104,8 @@ echo "iam check: a planted iam:PassRole on \"*\" fails it, as it must"
 "$PY" tools/check-patterns.py "$TRANSLATED" tests/fixtures/events \
   || fail "event-patterns" "tools/check-patterns.py found events routed wrongly by the rules expanded from $TEMPLATE (see above)"
 
-echo "template lint: OK (sam-translate + cfn-lint + iam-check + event-patterns)"
+# Stage 6: the optional ledger-lifecycle custom resource's own code, against moto's S3.
+"$PY" tools/check-ledger-lifecycle.py "$TEMPLATE" \
+  || fail "ledger-lifecycle" "the LedgerLifecycleFunction code in $TEMPLATE does not merge and remove its rules as it must (see above)"
+
+echo "template lint: OK (sam-translate + cfn-lint + iam-check + event-patterns + ledger-lifecycle)"
