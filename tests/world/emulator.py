@@ -17,6 +17,17 @@ something other than an API caller is set directly in moto's in-memory model, un
 - the passage of time for stored objects (S3 LastModified), because no API back-dates an object.
 
 These routes exist only in the test world; the product never calls them and has no test hooks.
+
+In front of moto, for Autoheal's own requests (user agent `aws-sdk-rust`):
+- the journal (`/_world/journal`, the emulator's CloudTrail): operation, status, the function that made
+  the call (`autoheal-function/<name>` in the user agent) and what IAM is asked for it
+  (tests/world/callmodel.py). With AUTOHEAL_CALL_JOURNAL_DIR set, each request is also appended to a
+  file there, for tools/check-calls.py;
+- S3's rule for a missing key: GetObject/HeadObject of a key that does not exist is 404 only when the
+  calling function's policy (template.yaml, or AUTOHEAL_IAM_TEMPLATE) lets it s3:ListBucket the
+  bucket for that request, else 403 AccessDenied, as in S3;
+- RPCv2 CBOR for CloudWatch (tests/world/cborfront.py): the SDK speaks CBOR, moto awsJson;
+- injected faults (`/_world/faults`) and atomic conditional PUTs.
 """
 
 from __future__ import annotations
