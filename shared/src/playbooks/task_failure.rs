@@ -178,7 +178,7 @@ pub async fn handle(deps: &Deps, t: &TaskChange, trigger: TriggerRef, inv: Invoc
     }
     let exits: Vec<i64> = t.containers.iter().filter_map(|c| c.exit_code).collect();
     r.checks.push(task_check(t, &exits));
-    let Some(lines) = read_log(deps, t, &mut r).await else {
+    let Some(lines) = read_log(deps, job, t, &mut r).await else {
         return r;
     };
     let result = judge(job, &lines, &exits, t.stopped_reason.as_deref());
@@ -226,8 +226,16 @@ fn task_check(t: &TaskChange, exits: &[i64]) -> Check {
 /// unread log would be a guess, so the run is escalated.
 /// The lines come back with the Twitch secrets' values blanked out: any of them may end up in the
 /// report. When those values cannot be read, no line is shown at all (one could hold a secret).
-async fn read_log(deps: &Deps, t: &TaskChange, r: &mut Report) -> Option<Vec<String>> {
-    let (log, (redactor, unreadable)) = tokio::join!(task_log(&deps.aws, t), Redactor::read(deps));
+async fn read_log(deps: &Deps, job: Job, t: &TaskChange, r: &mut Report) -> Option<Vec<String>> {
+    // Only the VOD task holds the secrets (the analysis task definition injects none), so only
+    // its lines can print them.
+    let secrets = async {
+        match job {
+            Job::Vod => Redactor::read(deps).await,
+            Job::Analysis => (Redactor::default(), Vec::new()),
+        }
+    };
+    let (log, (redactor, unreadable)) = tokio::join!(task_log(&deps.aws, t), secrets);
     match log {
         Ok((name, lines)) => {
             r.checks.push(Check::pass(
