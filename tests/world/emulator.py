@@ -17,6 +17,14 @@ something other than an API caller is set directly in moto's in-memory model, un
 - the passage of time for stored objects (S3 LastModified), because no API back-dates an object.
 
 These routes exist only in the test world; the product never calls them and has no test hooks.
+
+Latency (off by default): `--latency 25+-5` (or `AUTOHEAL_WORLD_LATENCY=25+-5`, or at run time
+`POST /_world/latency {"ms": 25, "jitter_ms": 5}`) makes every AWS API answer take 25 ms ± 5 ms
+(uniform), counted from the request's arrival: the emulator's own processing runs inside that time, as
+AWS's does inside its latency, and only processing longer than the delay shows on top. Control routes
+(`/_world/`, `/moto-api/`) and the world's own set-up calls (`world.py`'s clients, user agent
+`app/autoheal-test-world`) are never delayed. Journal entries carry the arrival time `t` and the time
+the answer left, `t_end`, so a benchmark can see which calls waited for which.
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ import argparse
 import datetime as dt
 import json
 import os
+import random
 import signal
 import sys
 import threading
@@ -126,7 +135,11 @@ READ_VERBS = ("Describe", "List", "Get", "Head", "Filter", "Query", "Receive", "
 def classify(environ) -> dict | None:
     """Name the AWS operation of a request made by Autoheal (the Rust SDK), like CloudTrail would."""
     ua = environ.get("HTTP_USER_AGENT", "") + " " + environ.get("HTTP_X_AMZ_USER_AGENT", "")
-    if "aws-sdk-rust" not in ua:
+    if "aws-sdk-rust" in ua:
+        client = "autoheal"
+    elif "app/autoheal-peer" in ua:  # a benchmark's peer implementation (AWS_SDK_UA_APP_ID)
+        client = "peer"
+    else:
         return None
     method = environ.get("REQUEST_METHOD", "GET")
     path = environ.get("PATH_INFO", "")
@@ -146,7 +159,7 @@ def classify(environ) -> dict | None:
         if method == "GET" and ("list-type" in environ.get("QUERY_STRING", "") or path.count("/") <= 1):
             op = "ListObjects"
     mutating = not op.startswith(READ_VERBS)
-    return {"service": service, "op": op, "mutating": mutating, "path": path, "t": time.time()}
+    return {"service": service, "op": op, "mutating": mutating, "path": path, "client": client}
 
 
 JOURNAL: list = []
@@ -178,6 +191,47 @@ def fault_response(entry: dict, code: str, status: int):
                 f"<RequestId>fault</RequestId></ErrorResponse>")
         return Response(body, status, content_type="text/xml")
     return Response(json.dumps({"__type": code, "message": msg}), status, content_type="application/x-amz-json-1.1")
+
+
+class Latency:
+    """How long every AWS API answer takes: `ms` ± `jitter_ms` (uniform), 0 = off."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.ms = 0.0
+        self.jitter_ms = 0.0
+        self.rng = random.Random(0)
+
+    def set(self, ms: float, jitter_ms: float = 0.0, seed: int | None = None) -> dict:
+        if ms < 0 or jitter_ms < 0 or jitter_ms > ms:
+            raise ValueError(f"latency {ms} ms +- {jitter_ms} ms: need 0 <= jitter <= delay")
+        with self.lock:
+            self.ms, self.jitter_ms = float(ms), float(jitter_ms)
+            if seed is not None:
+                self.rng = random.Random(seed)
+        return {"ms": self.ms, "jitter_ms": self.jitter_ms}
+
+    def parse(self, spec: str) -> dict:
+        """`25`, `25+-5` or `25±5` (milliseconds)."""
+        spec = spec.strip().replace("±", "+-")
+        base, _, jitter = spec.partition("+-")
+        return self.set(float(base or 0), float(jitter or 0))
+
+    def sample(self) -> float:
+        """Seconds the next answer takes (0 when off)."""
+        with self.lock:
+            if self.ms <= 0:
+                return 0.0
+            return max(0.0, self.rng.uniform(self.ms - self.jitter_ms, self.ms + self.jitter_ms)) / 1000
+
+
+LATENCY = Latency()
+
+
+def delayed(environ) -> bool:
+    """World set-up calls are not part of any measurement: they are never delayed."""
+    ua = environ.get("HTTP_USER_AGENT", "") + " " + environ.get("HTTP_X_AMZ_USER_AGENT", "")
+    return "app/autoheal-test-world" not in ua and not environ.get("PATH_INFO", "").startswith("/moto-api/")
 
 
 def reseed(url: str) -> dict:
@@ -227,6 +281,8 @@ ROUTES = {
     "/_world/ledger": lambda url, body: world.ledger(url),
     "/_world/ecs/service": lambda url, body: set_service_state(body),
     "/_world/s3/age": lambda url, body: age_objects(body),
+    "/_world/latency": lambda url, body: LATENCY.set(float(body.get("ms", 0)), float(body.get("jitter_ms", 0)),
+                                                     body.get("seed")),
 }
 
 
@@ -236,30 +292,48 @@ class ControlPlane:
         self.url = None
         self.lock = threading.Lock()
 
+    def _answer(self, environ, start_response, fault, stream: bool = False):
+        """moto's answer (or the injected fault), produced in full unless `stream`: a conditional write
+        happens while its answer is produced, and a timed or delayed answer must be complete first."""
+        if fault is not None:
+            entry, spec = fault
+            return list(fault_response(entry, spec.get("code", "InternalFailure"), int(spec.get("status", 500)))(
+                environ, start_response))
+        conditional = environ.get("REQUEST_METHOD") == "PUT" and (
+            "HTTP_IF_NONE_MATCH" in environ or "HTTP_IF_MATCH" in environ)
+        if conditional:
+            with CONDITIONAL_WRITE_LOCK:
+                return list(self.app(environ, start_response))
+        out = self.app(environ, start_response)
+        return out if stream else list(out)
+
     def __call__(self, environ, start_response):
         path = environ.get("PATH_INFO", "")
         if not path.startswith("/_world/"):
+            arrived = time.time()
+            delay = LATENCY.sample() if delayed(environ) else 0.0
             length = int(environ.get("CONTENT_LENGTH") or 0)
             if length and environ.get("REQUEST_METHOD") == "POST":
                 body = environ["wsgi.input"].read(length)
                 environ["_body"] = body
                 environ["wsgi.input"] = io.BytesIO(body)
             entry = classify(environ)
+            fault = None
             if entry is not None:
+                entry["t"] = arrived
                 with JOURNAL_LOCK:
                     fault = FAULTS.get(entry["op"])
                     entry["fault"] = fault is not None
                     JOURNAL.append(entry)
-                if fault is not None:
-                    return fault_response(entry, fault.get("code", "InternalFailure"), int(fault.get("status", 500)))(
-                        environ, start_response)
-            conditional = environ.get("REQUEST_METHOD") == "PUT" and (
-                "HTTP_IF_NONE_MATCH" in environ or "HTTP_IF_MATCH" in environ)
-            if conditional:
-                with CONDITIONAL_WRITE_LOCK:
-                    # Drain the response inside the lock: the write happens while it is produced.
-                    return list(self.app(environ, start_response))
-            return self.app(environ, start_response)
+            if entry is None and not delay:  # the world's own calls, as before: streamed, not timed
+                return self._answer(environ, start_response, None, stream=True)
+            out = self._answer(environ, start_response, fault and (entry, fault))
+            left = arrived + delay - time.time()
+            if left > 0:
+                time.sleep(left)
+            if entry is not None:
+                entry["t_end"] = time.time()
+            return out
         req = Request(environ)
         handler = ROUTES.get(path)
         if handler is None:
@@ -279,7 +353,11 @@ class ControlPlane:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--latency", default=os.environ.get("AUTOHEAL_WORLD_LATENCY", ""),
+                        help="every AWS API answer takes MS[+-JITTER] milliseconds (default: off)")
     args = parser.parse_args()
+    if args.latency:
+        LATENCY.parse(args.latency)
 
     control = ControlPlane(DomainDispatcherApplication(create_backend_app))
     server = make_server("127.0.0.1", args.port, control, threaded=True, request_handler=MotoRequestHandler)

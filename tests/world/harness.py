@@ -161,5 +161,13 @@ class Emulator:
         return seed
 
     def journal(self, clear: bool = False) -> list:
-        """Requests Autoheal (the Rust SDK) made, as the emulator classified them."""
+        """Requests Autoheal (the Rust SDK) made, and a benchmark peer tagged `app/autoheal-peer`, as the
+        emulator classified them (arrival `t`, answer sent `t_end`)."""
         return self.post("/_world/journal", {"clear": clear})
+
+    def set_latency(self, ms: float, jitter_ms: float = 0.0, seed: int | None = None) -> dict:
+        """Every AWS API answer from now on takes `ms` ± `jitter_ms` (0 turns the delay off)."""
+        body = {"ms": ms, "jitter_ms": jitter_ms}
+        if seed is not None:
+            body["seed"] = seed
+        return self.post("/_world/latency", body)
