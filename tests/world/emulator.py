@@ -359,8 +359,13 @@ def main() -> None:
     if args.latency:
         LATENCY.parse(args.latency)
 
+    class Handler(MotoRequestHandler):
+        # werkzeug writes an answer's headers and body separately; with Nagle on, the body waits for
+        # the client's delayed ACK of the headers (up to 40 ms on Linux), a stall AWS does not have.
+        disable_nagle_algorithm = True
+
     control = ControlPlane(DomainDispatcherApplication(create_backend_app))
-    server = make_server("127.0.0.1", args.port, control, threaded=True, request_handler=MotoRequestHandler)
+    server = make_server("127.0.0.1", args.port, control, threaded=True, request_handler=Handler)
     port = server.server_address[1]
     control.url = f"http://127.0.0.1:{port}"
     os.environ["MOTO_PORT"] = str(port)
