@@ -275,6 +275,7 @@ ROUTES = {
     "/_world/reseed": lambda url, body: reseed(url),
     "/_world/seed": lambda url, body: world.seed(url, **body),
     "/_world/seed-history": lambda url, body: world.seed_history(**body),
+    "/_world/seed-ledger": lambda url, body: world.seed_ledger(**body),
     "/_world/scenario": lambda url, body: world.scenario(url, body["name"], body.get("args", {})),
     "/_world/published": lambda url, body: world.published(url),
     "/_world/state": lambda url, body: world.state(url),
