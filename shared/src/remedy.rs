@@ -133,11 +133,20 @@ impl Mutation for ForceDeployment<'_> {
         format!("service/{}/{}", self.cluster, self.service)
     }
     async fn recheck(&self) -> Result<(), String> {
-        if let Some(a) = &self.alarm {
-            alarm_still_firing(self.aws, a).await?;
-        }
-        let svc = describe_service(self.aws, &self.cluster, &self.service).await?;
-        rollout_quiet(&svc)
+        // Two independent reads, asked together: one round trip to AWS instead of two. The alarm's
+        // verdict still comes first.
+        let alarm = async {
+            match &self.alarm {
+                Some(a) => alarm_still_firing(self.aws, a).await,
+                None => Ok(()),
+            }
+        };
+        let (alarm, svc) = tokio::join!(
+            alarm,
+            describe_service(self.aws, &self.cluster, &self.service)
+        );
+        alarm?;
+        rollout_quiet(&svc?)
     }
     async fn already_applied(&self, since: i64) -> Option<String> {
         let svc = describe_service(self.aws, &self.cluster, &self.service)
