@@ -130,15 +130,17 @@ async fn secrets_state(deps: &Deps) -> (Option<(i64, String)>, Vec<String>) {
     let cfg = &deps.config;
     let mut newest: Option<(i64, String)> = None;
     let mut problems = Vec::new();
-    for name in [&cfg.oauth_secret_id, &cfg.client_id_secret_id] {
-        match deps
-            .aws
-            .secrets()
-            .describe_secret()
-            .secret_id(name)
-            .send()
-            .await
-        {
+    // Both secrets are described at once: one round trip, not two.
+    let describe = |name: &String| deps.aws.secrets().describe_secret().secret_id(name).send();
+    let (oauth, client_id) = tokio::join!(
+        describe(&cfg.oauth_secret_id),
+        describe(&cfg.client_id_secret_id)
+    );
+    for (name, answer) in [
+        (&cfg.oauth_secret_id, oauth),
+        (&cfg.client_id_secret_id, client_id),
+    ] {
+        match answer {
             Ok(d) => {
                 if d.deleted_date().is_some() {
                     problems.push(format!("{name} is scheduled for deletion"));
@@ -206,8 +208,18 @@ pub async fn triage(deps: &Deps, now: i64) -> Triage {
     let cfg = &deps.config;
     let aws = &deps.aws;
     let start_ms = (now - cfg.log_lookback_minutes as i64 * 60) * 1000;
-    let (service, c, a, v, findings, stopped, (secret_changed, secret_problems)) = tokio::join!(
-        describe_service(aws, &cfg.cluster, &cfg.collector_service),
+    // The service's task definition is read as soon as the service answers, not after the slowest
+    // of the other reads: the chain service → task definition is the longest the triage needs.
+    let service_and_config = async {
+        let service = describe_service(aws, &cfg.cluster, &cfg.collector_service).await;
+        let env_problems = match &service {
+            Ok(s) => task_definition_problems(deps, s.task_definition().unwrap_or_default()).await,
+            Err(_) => Vec::new(),
+        };
+        (service, env_problems)
+    };
+    let ((service, env_problems), c, a, v, findings, stopped, (secret_changed, secret_problems)) = tokio::join!(
+        service_and_config,
         logscan::scan(aws, &cfg.collector_log_group, start_ms, &[]),
         logscan::scan(aws, &cfg.analysis_log_group, start_ms, &[]),
         logscan::scan(aws, &cfg.vod_log_group, start_ms, &[]),
@@ -215,21 +227,14 @@ pub async fn triage(deps: &Deps, now: i64) -> Triage {
         stopped_reasons(aws, &cfg.cluster, &cfg.collector_service),
         secrets_state(deps),
     );
-    let (env_problems, deployed_at) = match &service {
-        Ok(s) => {
-            let primary = s
-                .deployments()
-                .iter()
-                .find(|d| d.status() == Some("PRIMARY"))
-                .or(s.deployments().first());
-            let td = s.task_definition().unwrap_or_default();
-            (
-                task_definition_problems(deps, td).await,
-                primary.and_then(|d| d.created_at()).map(|t| t.secs()),
-            )
-        }
-        Err(_) => (Vec::new(), None),
-    };
+    let deployed_at = service.as_ref().ok().and_then(|s| {
+        s.deployments()
+            .iter()
+            .find(|d| d.status() == Some("PRIMARY"))
+            .or(s.deployments().first())
+            .and_then(|d| d.created_at())
+            .map(|t| t.secs())
+    });
     Triage {
         service,
         scans: vec![c, a, v],
