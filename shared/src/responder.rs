@@ -540,8 +540,14 @@ pub async fn handle(
         );
         return r;
     }
-    // Never act on a stale or resolved signal: the event may be old or redelivered.
-    match crate::remedy::alarm_live_state(&deps.aws, &alarm.name).await {
+    // Never act on a stale or resolved signal: the event may be old or redelivered. The live state
+    // and the triage are independent reads, so they are asked together (the alarm's answer arrives
+    // with the evidence, not one round trip before it); a resolved alarm's evidence is dropped unread.
+    let (live, t) = tokio::join!(
+        crate::remedy::alarm_live_state(&deps.aws, &alarm.name),
+        triage(deps, now)
+    );
+    match live {
         Ok(()) => {}
         Err(crate::remedy::AlarmLive::NotFiring(resolved)) => {
             r.outcome = Outcome::Ignored;
@@ -564,7 +570,6 @@ pub async fn handle(
             return r;
         }
     }
-    let t = triage(deps, now).await;
     triage_checks(&t, now, &mut r);
     let alarm_at = alarm.changed_at.unwrap_or(now);
     let token = crate::twitch::check_configured(deps).await;
