@@ -328,8 +328,12 @@ impl<'a> Guard<'a> {
             result: None,
             reason: None,
         };
-        let claim_etag = match self.ledger.create(&claim_name, &claim).await? {
-            Created::Won(etag) => etag,
+        // The claim and the live re-check are independent, so they are asked together: one round
+        // trip, and the state is read no earlier before acting than when it followed the claim. A
+        // duplicate's re-check is read and dropped.
+        let (created, live) = tokio::join!(self.ledger.create(&claim_name, &claim), m.recheck());
+        let (claim_etag, live) = match created? {
+            Created::Won(etag) => (etag, live),
             Created::Exists(existing) => {
                 let c = &existing.value;
                 let stale = c.status == "claimed" && self.now - c.claimed_at > STALE_CLAIM_SECS;
@@ -365,11 +369,12 @@ impl<'a> Guard<'a> {
                         result: format!("{result} (resumed: the earlier attempt had acted)"),
                     });
                 }
-                etag
+                // Read again: the state read with the claim predates the takeover.
+                (etag, m.recheck().await)
             }
         };
 
-        if let Err(reason) = m.recheck().await {
+        if let Err(reason) = live {
             self.finish_claim(
                 &claim_name,
                 &claim,
