@@ -87,7 +87,7 @@ async fn services_using(
             None => break,
         }
     }
-    let mut out = Vec::new();
+    let mut services = Vec::new();
     for chunk in arns.chunks(10) {
         let svcs = aws
             .ecs()
@@ -98,30 +98,43 @@ async fn services_using(
             .await
             .map_err(|e| format!("DescribeServices: {}", describe_error(&e)))?;
         for s in svcs.services() {
-            let Some(td) = s.task_definition() else {
-                continue;
-            };
-            let def = aws
-                .ecs()
-                .describe_task_definition()
-                .task_definition(td)
-                .send()
-                .await
-                .map_err(|e| format!("DescribeTaskDefinition {td}: {}", describe_error(&e)))?;
-            let uses = def.task_definition().is_some_and(|t| {
-                t.container_definitions()
-                    .iter()
-                    .flat_map(|c| c.secrets())
-                    .any(|s| secret_name_matches(s.value_from(), secret))
-            });
-            if uses {
-                out.push((
-                    s.service_name().unwrap_or_default().to_string(),
-                    s.desired_count(),
-                ));
+            if let Some(td) = s.task_definition() {
+                let name = s.service_name().unwrap_or_default().to_string();
+                services.push((name, s.desired_count(), td.to_string()));
             }
         }
     }
+    // Every service's revision is described at once: one round trip, not one per service.
+    let mut lookups = tokio::task::JoinSet::new();
+    for (i, (_, _, td)) in services.iter().enumerate() {
+        let (ecs, td) = (aws.ecs().clone(), td.clone());
+        lookups.spawn(async move {
+            let def = ecs
+                .describe_task_definition()
+                .task_definition(&td)
+                .send()
+                .await;
+            (i, td, def)
+        });
+    }
+    let mut uses = vec![false; services.len()];
+    while let Some(joined) = lookups.join_next().await {
+        let (i, td, def) = joined.map_err(|e| format!("DescribeTaskDefinition: {e}"))?;
+        let def =
+            def.map_err(|e| format!("DescribeTaskDefinition {td}: {}", describe_error(&e)))?;
+        uses[i] = def.task_definition().is_some_and(|t| {
+            t.container_definitions()
+                .iter()
+                .flat_map(|c| c.secrets())
+                .any(|s| secret_name_matches(s.value_from(), secret))
+        });
+    }
+    let mut out: Vec<(String, i32)> = services
+        .into_iter()
+        .zip(uses)
+        .filter(|(_, uses)| *uses)
+        .map(|((name, desired, _), _)| (name, desired))
+        .collect();
     out.sort();
     Ok(out)
 }
@@ -185,7 +198,21 @@ pub async fn handle(
         Kind::ValueChanged => {}
     }
 
-    let change_id = match current_version(aws, &name).await {
+    // The current version, the token check and the services that inject the secret are
+    // independent: asked together, one round trip (plus the listing's own chain) instead of three.
+    // When the secret turns out to be gone, the other answers are dropped unread.
+    let (version, token, services) = tokio::join!(
+        current_version(aws, &name),
+        async {
+            if name == cfg.oauth_secret_id {
+                crate::twitch::check_configured(deps).await
+            } else {
+                None
+            }
+        },
+        services_using(aws, &cfg.cluster, &name)
+    );
+    let change_id = match version {
         Ok(Some(v)) => {
             r.checks.push(Check::pass(
                 "secret_current_version",
@@ -217,7 +244,7 @@ pub async fn handle(
     // Validate the new token before rolling it out: a token Twitch rejects is escalated, not
     // deployed. The value is read only for this call and never logged or reported.
     if name == cfg.oauth_secret_id {
-        match crate::twitch::check_configured(deps).await {
+        match token {
             None => r.checks.push(Check::skipped(
                 "twitch_token_validation",
                 "turned off (AUTOHEAL_TWITCH_VALIDATE_URL is empty)",
@@ -240,7 +267,7 @@ pub async fn handle(
         }
     }
 
-    let services = match services_using(aws, &cfg.cluster, &name).await {
+    let services = match services {
         Ok(s) => s,
         Err(e) => {
             r.checks
