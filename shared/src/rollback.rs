@@ -10,7 +10,7 @@ use crate::aws::{describe_error, Aws};
 use crate::freshness::short_td;
 use crate::guard::{Guard, Intent};
 use crate::intake::DeploymentChange;
-use crate::ledger::Ledger;
+use crate::ledger::{Ledger, Versioned};
 use crate::outcome::settle;
 use crate::remedy::{describe_service, PointServiceAt};
 use crate::report::{Check, Outcome, Playbook, Report, TriggerRef};
@@ -41,17 +41,37 @@ pub async fn read_known_good(
         .map_err(|e| e.to_string())
 }
 
+/// The known-good record with the ETag it was read with (for [`record_known_good_over`]).
+pub async fn read_known_good_versioned(
+    ledger: &Ledger,
+    cluster: &str,
+    service: &str,
+) -> Result<Option<Versioned<KnownGood>>, String> {
+    ledger
+        .get::<KnownGood>(&known_good_key(ledger, cluster, service))
+        .await
+        .map_err(|e| e.to_string())
+}
+
 /// Records what runs now as known-good; writes only when it changed.
 pub async fn record_known_good(
     ledger: &Ledger,
     cluster: &str,
     kg: &KnownGood,
 ) -> Result<bool, String> {
+    let current = read_known_good_versioned(ledger, cluster, &kg.service).await?;
+    record_known_good_over(ledger, cluster, kg, current).await
+}
+
+/// [`record_known_good`] over a record read earlier (the freshness check reads it with its checks);
+/// the write is conditional on that read, so a change in between makes it fail, not overwrite.
+pub async fn record_known_good_over(
+    ledger: &Ledger,
+    cluster: &str,
+    kg: &KnownGood,
+    current: Option<Versioned<KnownGood>>,
+) -> Result<bool, String> {
     let key = known_good_key(ledger, cluster, &kg.service);
-    let current = ledger
-        .get::<KnownGood>(&key)
-        .await
-        .map_err(|e| e.to_string())?;
     if current
         .as_ref()
         .is_some_and(|c| c.value.task_definition_arn == kg.task_definition_arn)

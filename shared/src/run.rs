@@ -168,7 +168,25 @@ fn ignored(trigger: &Trigger, playbook: Playbook, reason: String) -> Report {
 
 async fn freshness_report(deps: &Deps, trigger: TriggerRef, dry_run: bool) -> Report {
     let now = now_epoch();
-    let findings = freshness::run(&deps.aws, &deps.config, now).await;
+    let cfg = &deps.config;
+    let ledger = crate::ledger::Ledger::new(deps.aws.s3().clone(), &cfg.bucket, &cfg.ledger_prefix);
+    // The known-good record is read together with the checks (one round trip, not one more after
+    // them); it is written only when every check passed. A dry run reads no ledger.
+    let known = async {
+        if dry_run {
+            None
+        } else {
+            Some(
+                crate::rollback::read_known_good_versioned(
+                    &ledger,
+                    &cfg.cluster,
+                    &cfg.collector_service,
+                )
+                .await,
+            )
+        }
+    };
+    let (findings, known) = tokio::join!(freshness::run(&deps.aws, cfg, now), known);
     let mut r = Report::new(trigger, Playbook::SmokeTest);
     let failing: Vec<&str> = findings.failing_checks_names();
     let errors = findings
@@ -230,19 +248,27 @@ async fn freshness_report(deps: &Deps, trigger: TriggerRef, dry_run: bool) -> Re
     }
     r.applicable_playbooks = findings.applicable_playbooks();
     r.checks = findings.checks.clone();
-    if r.outcome == Outcome::Healthy && !dry_run {
-        record_known_good(deps, &findings, &mut r).await;
+    if r.outcome == Outcome::Healthy {
+        if let Some(known) = known {
+            record_known_good(deps, &ledger, &findings, known, &mut r).await;
+        }
     }
     r
 }
 
-/// Everything passed: what runs now is the revision a rollback returns to (RUNBOOK §3).
-async fn record_known_good(deps: &Deps, findings: &freshness::Findings, r: &mut Report) {
+/// Everything passed: what runs now is the revision a rollback returns to (RUNBOOK §3). `known` is
+/// the record as read with the checks.
+async fn record_known_good(
+    deps: &Deps,
+    ledger: &crate::ledger::Ledger,
+    findings: &freshness::Findings,
+    known: Result<Option<crate::ledger::Versioned<crate::rollback::KnownGood>>, String>,
+    r: &mut Report,
+) {
     let cfg = &deps.config;
     let Some(td) = &findings.collector_task_definition else {
         return;
     };
-    let ledger = crate::ledger::Ledger::new(deps.aws.s3().clone(), &cfg.bucket, &cfg.ledger_prefix);
     let kg = crate::rollback::KnownGood {
         service: cfg.collector_service.clone(),
         task_definition_arn: td.clone(),
@@ -250,7 +276,13 @@ async fn record_known_good(deps: &Deps, findings: &freshness::Findings, r: &mut 
         recorded_at: now_epoch(),
         recorded_by: r.trigger.id.clone(),
     };
-    match crate::rollback::record_known_good(&ledger, &cfg.cluster, &kg).await {
+    let recorded = match known {
+        Ok(current) => {
+            crate::rollback::record_known_good_over(ledger, &cfg.cluster, &kg, current).await
+        }
+        Err(e) => Err(e),
+    };
+    match recorded {
         Ok(true) => r.checks.push(crate::report::Check::pass(
             "known_good_recorded",
             format!(
