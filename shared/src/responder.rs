@@ -542,7 +542,8 @@ pub async fn handle(
     }
     // Never act on a stale or resolved signal: the event may be old or redelivered. The live state
     // and the triage are independent reads, so they are asked together (the alarm's answer arrives
-    // with the evidence, not one round trip before it); a resolved alarm's evidence is dropped unread.
+    // with the evidence, not one round trip before it); for a resolved alarm the evidence goes
+    // unused.
     let (live, t) = tokio::join!(
         crate::remedy::alarm_live_state(&deps.aws, &alarm.name),
         triage(deps, now)

@@ -200,7 +200,7 @@ pub async fn handle(
 
     // The current version, the token check and the services that inject the secret are
     // independent: asked together, one round trip (plus the listing's own chain) instead of three.
-    // When the secret turns out to be gone, the other answers are dropped unread.
+    // When the secret turns out to be gone, the other answers go unused (reads only).
     let (version, token, services) = tokio::join!(
         current_version(aws, &name),
         async {
