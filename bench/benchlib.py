@@ -1,7 +1,9 @@
-"""Shared helpers for the benchmarks: the test-world emulator, the environment, timing, statistics.
+"""Shared helpers for the benchmarks: the environment, timing, statistics; the test-world emulator is
+`tests/world/harness.py`'s (re-exported here as `Emulator`).
 
-Everything talks to 127.0.0.1 only. The emulator is started here and always stopped here (closing its
-stdin makes it exit; terminate/kill follow if it does not), so a failed bench leaves nothing behind.
+Everything talks to 127.0.0.1 only. The harness starts the emulator with a timeout and always stops it
+(closing its stdin makes it exit; terminate/kill follow if it does not), so a failed bench leaves
+nothing behind.
 """
 
 from __future__ import annotations
@@ -9,17 +11,16 @@ from __future__ import annotations
 import json
 import math
 import os
-import select
 import statistics
 import subprocess
 import sys
-import tempfile
-import threading
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests" / "world"))
+from harness import Emulator  # noqa: E402,F401  (the one emulator helper; benches use b.Emulator)
+
 VENV_BIN = ROOT / ".venv" / "bin"
 DEFAULT_AUTOHEAL = ROOT / "target" / "bench" / "release" / "autoheal"
 SMOKE_SH = ROOT / "bench" / "smoke-test.sh"
@@ -34,110 +35,6 @@ def autoheal_bin(arg: str | None) -> Path:
         sys.exit(f"autoheal binary not found at {path}: build it with "
                  "CARGO_TARGET_DIR=target/bench cargo build --release --locked --bin autoheal")
     return path
-
-
-class Emulator:
-    """`tests/world/emulator.py` as a context manager."""
-
-    def __init__(self, start_timeout: float = 90.0):
-        self.start_timeout = start_timeout
-        self.proc: subprocess.Popen | None = None
-        self.url: str | None = None
-        self.log = tempfile.NamedTemporaryFile(prefix="bench-emulator-", suffix=".log", delete=False)
-
-    def __enter__(self) -> "Emulator":
-        self.proc = subprocess.Popen(
-            [str(VENV_BIN / "python"), str(ROOT / "tests" / "world" / "emulator.py")],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log, cwd=ROOT,
-        )
-        try:
-            line = self._first_line()
-            if not line.startswith("EMULATOR_URL=http://127.0.0.1:"):
-                raise RuntimeError(f"unexpected first line from the emulator: {line!r}")
-            self.url = line.split("=", 1)[1]
-            # Keep draining stdout so the emulator can never block on a full pipe.
-            threading.Thread(target=self._drain, daemon=True).start()
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def _first_line(self) -> str:
-        deadline = time.monotonic() + self.start_timeout
-        buf = b""
-        fd = self.proc.stdout.fileno()
-        while b"\n" not in buf:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise RuntimeError(f"emulator printed no URL within {self.start_timeout:.0f} s (log: {self.log.name})")
-            ready, _, _ = select.select([fd], [], [], min(left, 1.0))
-            if ready:
-                chunk = os.read(fd, 4096)
-                if not chunk:
-                    raise RuntimeError(f"emulator exited before printing its URL (log: {self.log.name})")
-                buf += chunk
-        return buf.split(b"\n", 1)[0].decode().strip()
-
-    def _drain(self) -> None:
-        try:
-            while self.proc and self.proc.stdout.read(4096):
-                pass
-        except Exception:
-            pass
-
-    def stop(self) -> None:
-        p = self.proc
-        if p is None:
-            return
-        try:
-            if p.stdin:
-                p.stdin.close()  # the emulator exits when its stdin closes
-        except Exception:
-            pass
-        try:
-            p.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            p.terminate()
-            try:
-                p.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait(timeout=10)
-        self.proc = None
-        self.log.close()
-
-    def __exit__(self, exc_type, *_) -> None:
-        self.stop()
-        if exc_type is None:  # keep the emulator's log only when something went wrong
-            try:
-                os.unlink(self.log.name)
-            except OSError:
-                pass
-        else:
-            print(f"emulator log kept at {self.log.name}", file=sys.stderr)
-
-    def post(self, path: str, body: dict | None = None, timeout: float = 600.0):
-        data = json.dumps(body if body is not None else {}).encode()
-        req = urllib.request.Request(self.url + path, data=data, method="POST",
-                                     headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
-            raw = resp.read()
-        try:
-            out = json.loads(raw or b"null")
-        except json.JSONDecodeError:
-            out = raw.decode(errors="replace")
-        if isinstance(out, dict) and "error" in out:
-            raise RuntimeError(f"{path}: {out['error']}")
-        return out
-
-    def fresh_world(self) -> dict:
-        """Wipe everything and seed a healthy ViewerAtlas."""
-        self.post("/moto-api/reset")
-        return self.post("/_world/seed", {})
-
-    def journal(self, clear: bool = False) -> list:
-        """Requests the Rust SDK (Autoheal) made, as the emulator classified them."""
-        return self.post("/_world/journal", {"clear": clear})
 
 
 def bench_env(url: str) -> dict:

@@ -15,7 +15,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -25,6 +24,7 @@ AUTOHEAL = ROOT / "target" / "debug" / "autoheal"
 TOPIC = "arn:aws:sns:us-east-1:123456789012:vieweratlas-alerts"
 
 sys.path.insert(0, str(ROOT / "tests" / "world"))
+from harness import Emulator  # noqa: E402  (starts/stops the test world)
 from world import SENTINEL_CLIENT_ID, SENTINEL_TOKEN  # noqa: E402  (the secret values the world plants)
 
 BOLD, DIM, GREEN, RED, RESET = ("\033[1m", "\033[2m", "\033[32m", "\033[31m", "\033[0m") if sys.stdout.isatty() else ("",) * 5
@@ -34,31 +34,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-class Emulator:
-    def __init__(self):
-        self.proc = subprocess.Popen([str(VENV / "python"), str(ROOT / "tests/world/emulator.py")],
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-        line = self.proc.stdout.readline().strip()
-        if not line.startswith("EMULATOR_URL="):
-            raise SystemExit(f"demo: the emulator did not start ({line!r})")
-        self.url = line.split("=", 1)[1]
-
-    def post(self, path: str, body: dict | None = None):
-        req = urllib.request.Request(self.url + path, data=json.dumps(body or {}).encode(), method="POST",
-                                     headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(req, timeout=120) as r:
-            raw = r.read()
-        return json.loads(raw) if raw.strip().startswith((b"{", b"[")) else raw
-
-    def reset_world(self):
-        self.post("/moto-api/reset")
-        return self.post("/_world/seed")
-
-    def stop(self):
-        self.proc.terminate()
-        self.proc.wait(timeout=10)
 
 
 class LambdaRuntime:
@@ -197,7 +172,7 @@ SCENARIOS = [
 
 
 def main() -> int:
-    emulator = Emulator()
+    emulator = Emulator(log_name="demo-emulator").start()
     runtime = None
     failures = []
     outputs = []  # every report returned and every message published, for the secret search
@@ -214,7 +189,7 @@ def main() -> int:
         for i, sc in enumerate(SCENARIOS, 1):
             title, function, ev, expected = sc["title"], sc["function"], sc["event"], sc["expect"]
             if not sc.get("keep_world"):
-                emulator.reset_world()
+                emulator.fresh_world()
             for path, body in sc["changes"]:
                 emulator.post(path, body)
             for pre_fn, pre_ev in sc.get("pre", []):
@@ -253,7 +228,7 @@ def main() -> int:
     finally:
         if runtime:
             logged = runtime.stop()
-        emulator.stop()
+        emulator.stop(keep_log=sys.exc_info()[0] is not None)
     print()
     leaks = [f"{where} holds the planted value {secret[:12]}…"
              for secret in (SENTINEL_TOKEN, SENTINEL_CLIENT_ID)

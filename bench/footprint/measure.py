@@ -50,22 +50,21 @@ import argparse
 import json
 import os
 import platform
-import select
 import shutil
 import signal
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-import urllib.request
 import zipfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(ROOT / "tests" / "world"))
+from harness import Emulator  # noqa: E402
 from runtime_api import RuntimeAPI  # noqa: E402
 from tls_front import TlsFront  # noqa: E402
 
@@ -92,75 +91,6 @@ FUNCTIONS = {
         "detail.containers.0.exitCode": 0}),
 }
 HELLO_ZIP = HERE / "hello" / "target" / "lambda" / "hello" / "bootstrap.zip"
-
-
-class Emulator:
-    """tests/world/emulator.py; exits when its stdin closes."""
-
-    def __init__(self):
-        self.log = tempfile.NamedTemporaryFile(prefix="footprint-emulator-", suffix=".log", delete=False)
-        self.proc = subprocess.Popen([str(ROOT / ".venv" / "bin" / "python"), str(ROOT / "tests" / "world" / "emulator.py")],
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log, cwd=ROOT)
-        try:
-            line = self._first_line(90)
-            if not line.startswith("EMULATOR_URL=http://127.0.0.1:"):
-                raise RuntimeError(f"unexpected emulator output {line!r}")
-            self.url = line.split("=", 1)[1]
-            threading.Thread(target=self._drain, daemon=True).start()
-        except BaseException:
-            self.stop()
-            raise
-
-    def _first_line(self, timeout: float) -> str:
-        deadline, buf, fd = time.monotonic() + timeout, b"", self.proc.stdout.fileno()
-        while b"\n" not in buf:
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"emulator printed no URL (log {self.log.name})")
-            if select.select([fd], [], [], 1.0)[0]:
-                chunk = os.read(fd, 4096)
-                if not chunk:
-                    raise RuntimeError(f"emulator exited (log {self.log.name})")
-                buf += chunk
-        return buf.split(b"\n", 1)[0].decode().strip()
-
-    def _drain(self):
-        try:
-            while self.proc and self.proc.stdout.read(4096):
-                pass
-        except Exception:
-            pass
-
-    def post(self, path: str, body: dict | None = None):
-        req = urllib.request.Request(self.url + path, data=json.dumps(body or {}).encode(), method="POST",
-                                     headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(req, timeout=300) as r:
-            raw = r.read()
-        try:
-            out = json.loads(raw)
-        except ValueError:
-            return raw.decode(errors="replace")
-        if isinstance(out, dict) and "error" in out:
-            raise RuntimeError(f"{path}: {out['error']}")
-        return out
-
-    def fresh_world(self, scenarios: list[dict]):
-        self.post("/moto-api/reset")
-        self.post("/_world/seed", {})
-        for sc in scenarios:
-            self.post("/_world/scenario", sc)
-
-    def stop(self):
-        p, self.proc = self.proc, None
-        if p is None:
-            return
-        try:
-            p.stdin.close()
-            p.wait(timeout=10)
-        except Exception:
-            p.kill()
-            p.wait(timeout=10)
-        self.log.close()
-        os.unlink(self.log.name)
 
 
 def proc_status_kib(pid: int, field: str) -> int | None:
@@ -367,7 +297,7 @@ def main() -> int:
                     continue
                 row = f"{name}@{label}" if label else name
                 targets.append(Target(row, zip_path, json.dumps(event).encode(), scenarios, work, name))
-        emu = Emulator()
+        emu = Emulator(log_name="footprint-emulator").start()
         endpoint = None
         if args.tls:
             (work / "tls").mkdir()
@@ -379,7 +309,7 @@ def main() -> int:
         if front is not None:
             front.stop()
         if emu is not None:
-            emu.stop()
+            emu.stop(keep_log=sys.exc_info()[0] is not None)
         shutil.rmtree(work, ignore_errors=True)
     results = [t.summary() for t in targets]
 

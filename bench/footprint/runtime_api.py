@@ -1,17 +1,20 @@
 """A local stand-in for the AWS Lambda Runtime API (2018-06-01), enough for one cold start.
 
 Standard library only. Binds 127.0.0.1 on a port the kernel picks (port 0). It serves one function
-process at a time, one invocation per process:
+process at a time:
 
-- GET  /2018-06-01/runtime/invocation/next: the first call returns the armed event with the headers
-  lambda_runtime requires (Lambda-Runtime-Aws-Request-Id, Lambda-Runtime-Deadline-Ms = now + 60 s,
-  Lambda-Runtime-Invoked-Function-Arn, Lambda-Runtime-Trace-Id). Later calls block until the next
-  `arm()` or `close()` and then drop the connection: the harness kills the process meanwhile.
+- GET  /2018-06-01/runtime/invocation/next: returns the armed event with the headers a runtime
+  requires (Lambda-Runtime-Aws-Request-Id, Lambda-Runtime-Deadline-Ms = now + 60 s,
+  Lambda-Runtime-Invoked-Function-Arn, Lambda-Runtime-Trace-Id). A call made after the armed event
+  was handed out waits for the next `arm()` (a warm invocation of the same process: it gets that
+  event) or for `close()` (the connection is dropped; the harness kills the process meanwhile).
 - POST /2018-06-01/runtime/invocation/<id>/response and /error: recorded, 202.
 - POST /2018-06-01/runtime/init/error: recorded, 202.
 
-The times recorded are `time.perf_counter()` when the request line has been parsed, so they compare
-directly with a `perf_counter()` taken by the harness just before it spawns the process.
+The times recorded are `time.perf_counter()` when the request line has been parsed (or, for a parked
+call, when the event is handed out), so they compare directly with a `perf_counter()` taken by the
+harness just before it spawns the process; `delivered_wall` is the same instant on the wall clock
+(`time.time()`), which compares with the emulator journal's times.
 """
 
 from __future__ import annotations
@@ -33,24 +36,31 @@ class Session:
         self.function_arn = function_arn
         self.request_id = str(uuid.uuid4())
         self.pid_hook = pid_hook  # called (in the handler thread) on the first GET /next
-        self.first_next_at: float | None = None
+        self.first_next_at: float | None = None  # when the event was handed out (perf_counter)
+        self.delivered_wall: float | None = None  # the same instant, time.time()
+        self.handed_out = False
         self.first_next_probe = None  # whatever pid_hook returned
         self.next_calls = 0
         self.outcome: str | None = None  # "response" | "error" | "init_error"
         self.outcome_at: float | None = None
         self.outcome_body: bytes = b""
+        self.outcome_wall: float | None = None
         self.done = threading.Event()  # set on response, error or init error
-        self.release = threading.Event()  # unblocks parked GET /next calls
 
 
 class RuntimeAPI:
     def __init__(self):
         self.session: Session | None = None
-        self._lock = threading.Lock()
+        self._cond = threading.Condition()
+        self._closed = False
         api = self
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # Headers and body go out in two writes: with Nagle on, the body would wait for the
+            # client's delayed ACK of the headers (up to 40 ms on Linux) before the function sees
+            # its event. Lambda's own Runtime API adds no such stall.
+            disable_nagle_algorithm = True
 
             def log_message(self, *args):  # quiet
                 pass
@@ -70,29 +80,32 @@ class RuntimeAPI:
                     self.wfile.write(body)
 
             def do_GET(self):
-                now = time.perf_counter()
-                s = api.session
-                if self.path != f"{PREFIX}/invocation/next" or s is None:
+                now, wall = time.perf_counter(), time.time()
+                if self.path != f"{PREFIX}/invocation/next" or api.session is None:
                     self._reply(404, b'{"errorType":"NotFound"}')
                     return
-                with api._lock:
+                with api._cond:
+                    s = api.session
                     s.next_calls += 1
-                    first = s.next_calls == 1
-                if first:
-                    s.first_next_at = now
-                    if s.pid_hook is not None:
-                        s.first_next_probe = s.pid_hook()
-                    deadline = int(time.time() * 1000) + 60_000
-                    self._reply(200, s.event, {
-                        "Lambda-Runtime-Aws-Request-Id": s.request_id,
-                        "Lambda-Runtime-Deadline-Ms": str(deadline),
-                        "Lambda-Runtime-Invoked-Function-Arn": s.function_arn,
-                        "Lambda-Runtime-Trace-Id": "Root=1-00000000-000000000000000000000000;Sampled=0",
-                    })
-                    return
-                # One invocation per process: park the call until the harness moves on, then hang up.
-                s.release.wait(timeout=300)
-                self.close_connection = True
+                    if s.handed_out:
+                        # Park until the harness arms the next (warm) invocation or closes.
+                        api._cond.wait_for(lambda: api.session is not s or api._closed, timeout=300)
+                        if api._closed or api.session is s:
+                            self.close_connection = True
+                            return
+                        s = api.session
+                        now, wall = time.perf_counter(), time.time()
+                    s.handed_out = True
+                s.first_next_at, s.delivered_wall = now, wall
+                if s.pid_hook is not None:
+                    s.first_next_probe = s.pid_hook()
+                deadline = int(time.time() * 1000) + 60_000
+                self._reply(200, s.event, {
+                    "Lambda-Runtime-Aws-Request-Id": s.request_id,
+                    "Lambda-Runtime-Deadline-Ms": str(deadline),
+                    "Lambda-Runtime-Invoked-Function-Arn": s.function_arn,
+                    "Lambda-Runtime-Trace-Id": "Root=1-00000000-000000000000000000000000;Sampled=0",
+                })
 
             def do_POST(self):
                 now = time.perf_counter()
@@ -112,6 +125,7 @@ class RuntimeAPI:
                     return
                 if s.outcome is None:
                     s.outcome, s.outcome_at, s.outcome_body = kind, now, body
+                    s.outcome_wall = time.time()
                 self._reply(202, b'{"status":"OK"}')
                 s.done.set()
 
@@ -134,15 +148,16 @@ class RuntimeAPI:
         return self
 
     def arm(self, event: bytes, function_arn: str, pid_hook=None) -> Session:
-        """A new session for the next process; releases calls parked by the previous one."""
-        if self.session is not None:
-            self.session.release.set()
-        self.session = Session(event, function_arn, pid_hook)
-        return self.session
+        """The next invocation: handed to the next GET /next, or to one already parked (warm)."""
+        with self._cond:
+            self.session = Session(event, function_arn, pid_hook)
+            self._cond.notify_all()
+            return self.session
 
     def close(self) -> None:
-        if self.session is not None:
-            self.session.release.set()
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
         self.server.shutdown()
         self.server.server_close()
 

@@ -28,6 +28,14 @@ In front of moto, for Autoheal's own requests (user agent `aws-sdk-rust`):
   bucket for that request, else 403 AccessDenied, as in S3;
 - RPCv2 CBOR for CloudWatch (tests/world/cborfront.py): the SDK speaks CBOR, moto awsJson;
 - injected faults (`/_world/faults`) and atomic conditional PUTs.
+
+Latency (off by default): `--latency 25+-5` (or `AUTOHEAL_WORLD_LATENCY=25+-5`, or at run time
+`POST /_world/latency {"ms": 25, "jitter_ms": 5}`) makes every AWS API answer take 25 ms ± 5 ms
+(uniform), counted from the request's arrival: the emulator's own processing runs inside that time, as
+AWS's does inside its latency, and only processing longer than the delay shows on top. Control routes
+(`/_world/`, `/moto-api/`) and the world's own set-up calls (`world.py`'s clients, user agent
+`app/autoheal-test-world`) are never delayed. Journal entries carry the arrival time `t` and the time
+the answer left, `t_end`, so a benchmark can see which calls waited for which.
 """
 
 from __future__ import annotations
@@ -36,6 +44,7 @@ import argparse
 import datetime as dt
 import json
 import os
+import random
 import signal
 import sys
 import threading
@@ -198,7 +207,11 @@ READ_VERBS = ("Describe", "List", "Get", "Head", "Filter", "Query", "Receive", "
 def classify(environ) -> dict | None:
     """Name the AWS operation of a request made by Autoheal (the Rust SDK), like CloudTrail would."""
     ua = environ.get("HTTP_USER_AGENT", "") + " " + environ.get("HTTP_X_AMZ_USER_AGENT", "")
-    if "aws-sdk-rust" not in ua:
+    if "aws-sdk-rust" in ua:
+        client = "autoheal"
+    elif "app/autoheal-peer" in ua:  # a benchmark's peer implementation (AWS_SDK_UA_APP_ID)
+        client = "peer"
+    else:
         return None
     method = environ.get("REQUEST_METHOD", "GET")
     path = environ.get("PATH_INFO", "")
@@ -219,7 +232,7 @@ def classify(environ) -> dict | None:
         if method == "GET" and ("list-type" in environ.get("QUERY_STRING", "") or path.count("/") <= 1):
             op = "ListObjects"
     mutating = not op.startswith(READ_VERBS)
-    return {"service": service, "op": op, "mutating": mutating, "path": path, "t": time.time()}
+    return {"service": service, "op": op, "mutating": mutating, "path": path, "client": client}
 
 
 JOURNAL: list = []
@@ -289,6 +302,47 @@ def fault_response(entry: dict, code: str, status: int):
                 f"<RequestId>fault</RequestId></ErrorResponse>")
         return Response(body, status, content_type="text/xml")
     return Response(json.dumps({"__type": code, "message": msg}), status, content_type="application/x-amz-json-1.1")
+
+
+class Latency:
+    """How long every AWS API answer takes: `ms` ± `jitter_ms` (uniform), 0 = off."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.ms = 0.0
+        self.jitter_ms = 0.0
+        self.rng = random.Random(0)
+
+    def set(self, ms: float, jitter_ms: float = 0.0, seed: int | None = None) -> dict:
+        if ms < 0 or jitter_ms < 0 or jitter_ms > ms:
+            raise ValueError(f"latency {ms} ms +- {jitter_ms} ms: need 0 <= jitter <= delay")
+        with self.lock:
+            self.ms, self.jitter_ms = float(ms), float(jitter_ms)
+            if seed is not None:
+                self.rng = random.Random(seed)
+        return {"ms": self.ms, "jitter_ms": self.jitter_ms}
+
+    def parse(self, spec: str) -> dict:
+        """`25`, `25+-5` or `25±5` (milliseconds)."""
+        spec = spec.strip().replace("±", "+-")
+        base, _, jitter = spec.partition("+-")
+        return self.set(float(base or 0), float(jitter or 0))
+
+    def sample(self) -> float:
+        """Seconds the next answer takes (0 when off)."""
+        with self.lock:
+            if self.ms <= 0:
+                return 0.0
+            return max(0.0, self.rng.uniform(self.ms - self.jitter_ms, self.ms + self.jitter_ms)) / 1000
+
+
+LATENCY = Latency()
+
+
+def delayed(environ) -> bool:
+    """World set-up calls are not part of any measurement: they are never delayed."""
+    ua = environ.get("HTTP_USER_AGENT", "") + " " + environ.get("HTTP_X_AMZ_USER_AGENT", "")
+    return "app/autoheal-test-world" not in ua and not environ.get("PATH_INFO", "").startswith("/moto-api/")
 
 
 def reseed(url: str) -> dict:
@@ -502,12 +556,15 @@ ROUTES = {
     "/_world/reseed": lambda url, body: reseed(url),
     "/_world/seed": lambda url, body: world.seed(url, **body),
     "/_world/seed-history": lambda url, body: world.seed_history(**body),
+    "/_world/seed-ledger": lambda url, body: world.seed_ledger(**body),
     "/_world/scenario": lambda url, body: world.scenario(url, body["name"], body.get("args", {})),
     "/_world/published": lambda url, body: world.published(url),
     "/_world/state": lambda url, body: world.state(url),
     "/_world/ledger": lambda url, body: world.ledger(url),
     "/_world/ecs/service": lambda url, body: set_service_state(body),
     "/_world/s3/age": lambda url, body: age_objects(body),
+    "/_world/latency": lambda url, body: LATENCY.set(float(body.get("ms", 0)), float(body.get("jitter_ms", 0)),
+                                                     body.get("seed")),
 }
 
 
@@ -520,7 +577,14 @@ class ControlPlane:
     def __call__(self, environ, start_response):
         path = environ.get("PATH_INFO", "")
         if not path.startswith("/_world/"):
-            return self.aws(environ, start_response)
+            arrived = time.time()
+            delay = LATENCY.sample() if delayed(environ) else 0.0
+            out = self.aws(environ, start_response, arrived)
+            # The answer leaves no sooner than the configured latency after the request arrived.
+            left = arrived + delay - time.time()
+            if left > 0:
+                time.sleep(left)
+            return out
         req = Request(environ)
         handler = ROUTES.get(path)
         if handler is None:
@@ -536,8 +600,10 @@ class ControlPlane:
             resp = Response(json.dumps({"error": f"{type(exc).__name__}: {exc}"}), 500)
         return resp(environ, start_response)
 
-    def aws(self, environ, start_response):
-        """One AWS API request: journaled (when Autoheal's), maybe faulted, then answered by moto."""
+    def aws(self, environ, start_response, arrived: float):
+        """One AWS API request: journaled (when Autoheal's), maybe faulted, then answered by moto.
+        Journal entries carry the arrival time `t` and the time the answer was ready, `t_end`
+        (the caller adds the configured latency, then sends it)."""
         method = environ.get("REQUEST_METHOD")
         length = int(environ.get("CONTENT_LENGTH") or 0)
         if length and method == "POST":
@@ -555,6 +621,7 @@ class ControlPlane:
                                 headers=cborfront.HEADERS)(environ, start_response)
         entry = classify(environ)
         if entry is not None:
+            entry["t"] = arrived
             describe_calls(environ, entry)
             with JOURNAL_LOCK:
                 fault = take_fault(entry)
@@ -564,10 +631,12 @@ class ControlPlane:
             if fault is not None:
                 return self.faulted(environ, start_response, entry, fault, cbor_op)
         if entry is None and cbor_op is None and not self.special(environ):
+            # The world's own calls, as before: streamed, not timed.
             return self.app(environ, start_response)
         status, headers, body, rewritten = self.answer(environ, entry, cbor_op)
         if entry is not None:
             entry["status"] = status
+            entry["t_end"] = time.time()
             write_call_journal(entry)
         return respond(start_response, status, headers, body, rewritten)
 
@@ -645,10 +714,19 @@ def main() -> None:
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--latency", default=os.environ.get("AUTOHEAL_WORLD_LATENCY", ""),
+                        help="every AWS API answer takes MS[+-JITTER] milliseconds (default: off)")
     args = parser.parse_args()
+    if args.latency:
+        LATENCY.parse(args.latency)
+
+    class Handler(MotoRequestHandler):
+        # werkzeug writes an answer's headers and body separately; with Nagle on, the body waits for
+        # the client's delayed ACK of the headers (up to 40 ms on Linux), a stall AWS does not have.
+        disable_nagle_algorithm = True
 
     control = ControlPlane(DomainDispatcherApplication(create_backend_app))
-    server = make_server("127.0.0.1", args.port, control, threaded=True, request_handler=MotoRequestHandler)
+    server = make_server("127.0.0.1", args.port, control, threaded=True, request_handler=Handler)
     port = server.server_address[1]
     control.url = f"http://127.0.0.1:{port}"
     os.environ["MOTO_PORT"] = str(port)

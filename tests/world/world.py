@@ -93,7 +93,9 @@ TASK_LOGS = {
 
 
 def clients(url: str):
-    cfg = Config(retries={"max_attempts": 2}, s3={"addressing_style": "path"})
+    # The app id keeps the world's own set-up calls out of the emulator's latency switch.
+    cfg = Config(retries={"max_attempts": 2}, s3={"addressing_style": "path"},
+                 user_agent_appid="autoheal-test-world")
     kw = dict(endpoint_url=url, region_name=REGION, aws_access_key_id="testing",
               aws_secret_access_key="testing", config=cfg)
     return {name: boto3.client(name, **kw) for name in
@@ -299,6 +301,49 @@ def seed_history(days: int, per_day: int, bucket: str = BUCKET, prefix: str = PR
             b.keys[name] = key
             n += 1
     return {"written": n}
+
+
+def seed_ledger(decisions: int = 10_000, targets: int = 1_000, days: int = 30, bucket: str = BUCKET,
+                prefix: str = "autoheal/") -> dict:
+    """A long-used audit ledger (layout of shared/src/ledger.rs), written straight into the emulator's
+    store like seed_history: `decisions` decision records spread over the last `days` days (today
+    included), each with its finished claim, and `targets` per-target histories. One of the targets is
+    the real collector service, with two actions 3 and 4 days ago: read by every guarded action on it,
+    yet outside every cooldown, cap and loop window, so the runs decide as on an empty ledger."""
+    from moto.s3.models import FakeKey, s3_backends
+
+    b = s3_backends[ACCOUNT]["global"].get_bucket(bucket)
+    now = now_utc()
+    rng = random.Random(7)
+
+    def put(name: str, doc: dict, when: dt.datetime) -> None:
+        key = FakeKey(name=name, value=json.dumps(doc, indent=1).encode(), account_id=ACCOUNT, region_name=REGION)
+        key.last_modified = when.replace(tzinfo=None)
+        b.keys[name] = key
+
+    names = [f"service/{CLUSTER}/{COLLECTOR}"] + [f"service/{CLUSTER}/svc-{i:04d}" for i in range(1, targets)]
+    safe = lambda s: "".join(c if c.isalnum() or c in "-_." else "_" for c in s)  # noqa: E731  (ledger::safe_key)
+    for i in range(decisions):
+        when = now - dt.timedelta(seconds=rng.uniform(60, days * 86_400))
+        at_ms = int(when.timestamp() * 1000)
+        target, change = names[i % len(names)], f"seeded-event-{i:05d}"
+        put(f"{prefix}decisions/{when:%Y/%m/%d}/{at_ms}-{change}-0-{i:09d}-1.json", {
+            "at": at_ms // 1000, "at_ms": at_ms, "seq": 0, "at_text": when.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "trigger_id": change, "trigger_name": "ViewerAtlas-Collector-Snapshot-Stalled",
+            "playbook": "no-new-snapshots", "action": "force_new_deployment", "target": target,
+            "status": rng.choice(["done", "skipped", "skipped", "planned"]),
+            "reason": "seeded history for the ledger cost benchmark", "evidence": ["seeded"], "result": None}, when)
+        put(f"{prefix}claims/{safe(f'{change}--force_new_deployment--{target}')}.json", {
+            "change_id": change, "action": "force_new_deployment", "target": target,
+            "playbook": "no-new-snapshots", "status": "done", "claimed_at": at_ms // 1000,
+            "result": "deployment ecs-svc/seeded", "reason": None}, when)
+    for j, target in enumerate(names):
+        ago = [3, 4] if j == 0 else [rng.uniform(1.5, 6.5) for _ in range(3)]
+        put(f"{prefix}targets/{safe(target)}.json", {"actions": [
+            {"at": int((now - dt.timedelta(days=d)).timestamp()), "playbook": "no-new-snapshots",
+             "action": "force_new_deployment", "change_id": f"seeded-{j}-{k}", "result": "deployment ecs-svc/seeded"}
+            for k, d in enumerate(ago)], "relapses": []}, now - dt.timedelta(days=min(ago)))
+    return {"decisions": decisions, "claims": decisions, "targets": len(names)}
 
 
 def scenario(url: str, name: str, args: dict) -> dict:
