@@ -99,6 +99,10 @@ pub struct Config {
     pub max_actions_per_day: u32,
     pub loop_window_minutes: u64,
     pub loop_max_failed_fixes: u32,
+    pub publish_ignored: bool,
+    pub reminder_minutes: u64,
+    pub chatbot_format: bool,
+    pub approval_max_age_hours: u64,
 }
 
 /// All the problems found in the environment, by setting name.
@@ -198,6 +202,7 @@ impl Config {
         read_twitch(&mut r, &mut c);
         read_alerts(&mut r, &mut c);
         read_safety(&mut r, &mut c);
+        read_on_call(&mut r, &mut c);
         if r.problems.is_empty() {
             Ok(c)
         } else {
@@ -366,6 +371,15 @@ fn read_safety(r: &mut Reader, c: &mut Config) {
     c.max_actions_per_day = r.number("AUTOHEAL_MAX_ACTIONS_PER_DAY", 3u32, 0);
     c.loop_window_minutes = r.number("AUTOHEAL_LOOP_WINDOW_MINUTES", 120u64, 1);
     c.loop_max_failed_fixes = r.number("AUTOHEAL_LOOP_MAX_FAILED_FIXES", 2u32, 1);
+}
+
+/// How Autoheal talks to the on-call engineer: which runs are published, how often an ongoing
+/// problem is repeated, the chat format, and how long a held action may still be approved.
+fn read_on_call(r: &mut Reader, c: &mut Config) {
+    c.publish_ignored = r.flag("AUTOHEAL_PUBLISH_IGNORED", false);
+    c.reminder_minutes = r.number("AUTOHEAL_REMINDER_MINUTES", 240u64, 1);
+    c.chatbot_format = r.flag("AUTOHEAL_CHATBOT_FORMAT", false);
+    c.approval_max_age_hours = r.number("AUTOHEAL_APPROVAL_MAX_AGE_HOURS", 24u64, 1);
 }
 
 #[cfg(test)]

@@ -4,6 +4,8 @@
 //! The Lambda functions and `autoheal handle` both come through [`handle`], so a replayed event does
 //! exactly what the function would have done.
 
+mod notify;
+
 use serde_json::Value;
 
 use crate::clock::{now_epoch, rfc3339};
@@ -13,7 +15,7 @@ use crate::playbooks::{
     alarm_gap, incident, responder, rollback, rotation, smoke_test, task_failure,
 };
 use crate::report::publish::{self, PublishError};
-use crate::report::{telemetry, Outcome, Playbook, Report};
+use crate::report::{links, telemetry, Report};
 
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RunOptions {
@@ -115,7 +117,9 @@ pub async fn handle(
 
 /// The runbook's smoke test on demand (`autoheal smoke-test`): nothing is published.
 pub async fn smoke_test(deps: &Deps) -> Report {
-    smoke_test::on_demand(deps).await
+    let mut report = smoke_test::on_demand(deps).await;
+    links::annotate(&mut report, &deps.config, now_epoch());
+    report
 }
 
 async fn dispatch(deps: &Deps, trigger: &Trigger, dry_run: bool) -> Report {
@@ -162,6 +166,7 @@ async fn finish(
 ) -> Result<Report, RunError> {
     report.finished_at = rfc3339(now_epoch());
     report.dry_run = dry_run;
+    links::annotate(&mut report, &deps.config, now_epoch());
     telemetry::emit_metrics(&report);
     tracing::info!(
         outcome = report.outcome.name(),
@@ -170,21 +175,12 @@ async fn finish(
         failed_checks = report.failing_checks().count(),
         "run finished"
     );
-    if !dry_run && may_publish {
-        follow_up_incident(deps, &mut report).await;
-    }
-    // Playbook E's report doubles as the SNS test message, so it always goes out.
-    let wanted = report.outcome != Outcome::Healthy
-        || deps.config.publish_healthy
-        || report.playbook == Playbook::AlarmGap;
-    if dry_run || !may_publish || !wanted {
+    if dry_run || !may_publish {
         return Ok(report);
     }
-    match publish::publish(deps.aws.sns(), &deps.config.topic_arn, &report).await {
-        Ok(id) => {
-            tracing::info!(message_id = %id, "report published");
-            Ok(report)
-        }
+    follow_up_incident(deps, &mut report).await;
+    match notify::deliver(deps, &mut report).await {
+        Ok(()) => Ok(report),
         Err(e) => {
             tracing::error!(error = %e, "report could not be published");
             Err(RunError::Publish {
@@ -199,9 +195,13 @@ async fn finish(
 /// checklist, the closing report goes out too.
 async fn follow_up_incident(deps: &Deps, report: &mut Report) {
     match incident::note(&deps.ledger(), &deps.config, report, now_epoch()).await {
-        Ok(Some(closing)) => {
+        Ok(Some(mut closing)) => {
+            links::annotate(&mut closing, &deps.config, now_epoch());
             telemetry::emit_metrics(&closing);
-            match publish::publish(deps.aws.sns(), &deps.config.topic_arn, &closing).await {
+            let format = publish::Format {
+                chatbot: deps.config.chatbot_format,
+            };
+            match publish::publish(deps.aws.sns(), &deps.config.topic_arn, &closing, format).await {
                 Ok(id) => tracing::info!(message_id = %id, "incident closed and reported"),
                 Err(e) => {
                     tracing::error!(error = %e, "incident-closed report could not be published")
@@ -211,10 +211,12 @@ async fn follow_up_incident(deps: &Deps, report: &mut Report) {
         Ok(None) => {}
         Err(e) => {
             tracing::warn!(error = %e, "post-incident checklist could not be updated");
-            report.checks.push(crate::report::Check::error(
-                "post_incident_checklist",
-                e.to_string(),
-            ));
+            let record =
+                links::ledger_object(&deps.config, &deps.ledger().key("incidents", "open"));
+            report.checks.push(
+                crate::report::Check::error("post_incident_checklist", e.to_string())
+                    .with_link(record),
+            );
         }
     }
 }

@@ -101,10 +101,12 @@ pub async fn note(
             }
         })
         .await?;
-    Ok(closed.map(|inc| closing_report(&inc, now)))
+    let record = crate::report::links::ledger_object(cfg, &key);
+    Ok(closed.map(|inc| closing_report(&inc, now, &record)))
 }
 
-fn closing_report(inc: &Incident, now: i64) -> Report {
+/// The incident-closed report; every check links to the incident's ledger record.
+fn closing_report(inc: &Incident, now: i64, record: &str) -> Report {
     let trigger = TriggerRef {
         kind: TriggerKind::Manual,
         id: format!("incident-{}", inc.opened_at),
@@ -130,6 +132,9 @@ fn closing_report(inc: &Incident, now: i64) -> Report {
         }
     }
     r.next_steps.push("Write the incident summary and remediation notes (RUNBOOK §7.4); the checks above are the evidence".into());
+    for c in &mut r.checks {
+        c.link = Some(record.to_string());
+    }
     r.finished_at = rfc3339(now);
     r
 }

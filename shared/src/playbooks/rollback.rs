@@ -11,6 +11,7 @@ use aws_sdk_ecs::types::Service;
 use crate::deps::Deps;
 use crate::intake::DeploymentChange;
 use crate::probes::service::{describe_service, image_of, rollout_quiet, short_td};
+use crate::report::links::{self, autoheal_cli, aws_cli};
 use crate::report::{Check, Outcome, Playbook, Report, TriggerRef};
 use crate::safety::guard::{Guard, Intent};
 use crate::safety::ledger::Ledger;
@@ -26,7 +27,7 @@ pub struct KnownGood {
     pub recorded_by: String,
 }
 
-fn known_good_key(ledger: &Ledger, cluster: &str, service: &str) -> String {
+pub fn known_good_key(ledger: &Ledger, cluster: &str, service: &str) -> String {
     ledger.key("known-good", &format!("{cluster}/{service}"))
 }
 
@@ -222,27 +223,38 @@ async fn rollback_target(
     if let Some(rev) = &req.to {
         return Some(qualify_revision(current, rev));
     }
+    let record = links::ledger_object(
+        cfg,
+        &known_good_key(guard.ledger(), &cfg.cluster, &req.service),
+    );
     match read_known_good(guard.ledger(), &cfg.cluster, &req.service).await {
         Ok(Some(kg)) => {
-            r.checks.push(Check::pass(
-                "known_good",
-                format!(
-                    "{} recorded {} by {}",
-                    short_td(&kg.task_definition_arn),
-                    crate::clock::rfc3339(kg.recorded_at),
-                    kg.recorded_by
-                ),
-            ));
+            r.checks.push(
+                Check::pass(
+                    "known_good",
+                    format!(
+                        "{} recorded {} by {}",
+                        short_td(&kg.task_definition_arn),
+                        crate::clock::rfc3339(kg.recorded_at),
+                        kg.recorded_by
+                    ),
+                )
+                .with_link(record),
+            );
             Some(kg.task_definition_arn)
         }
         Ok(None) => {
-            r.checks.push(Check::fail(
-                "known_good",
-                format!("no known-good revision recorded for {}", req.service),
-            ));
+            r.checks.push(
+                Check::fail(
+                    "known_good",
+                    format!("no known-good revision recorded for {}", req.service),
+                )
+                .with_link(record),
+            );
             r.step(format!(
-                "Pick the last good revision and run: autoheal rollback --to <revision> (or aws ecs update-service --cluster {} --service {} --task-definition {}:<revision>)",
-                cfg.cluster, req.service, cfg.collector_family
+                "Pick the last good revision and run: {} (or {})",
+                autoheal_cli(cfg, "rollback --to <revision>"),
+                aws_cli(cfg, &format!("ecs update-service --cluster {} --service {} --task-definition {}:<revision>", cfg.cluster, req.service, cfg.collector_family))
             ));
             r.conclude(
                 Outcome::Escalated,
@@ -254,7 +266,8 @@ async fn rollback_target(
             None
         }
         Err(e) => {
-            r.checks.push(Check::error("known_good", e.clone()));
+            r.checks
+                .push(Check::error("known_good", e.clone()).with_link(record));
             r.conclude(
                 Outcome::Failed,
                 format!("{}; the ledger could not be read: {e}", req.why),

@@ -254,18 +254,25 @@ impl<'a> Guard<'a> {
             target,
             status,
             detail,
+            link: None,
+            record: None,
         };
         if !self.dry_run {
             let result = match &verdict {
                 Verdict::Done { result, .. } => Some(result.clone()),
                 _ => None,
             };
-            if let Err(e) = self.record(intent, &action, result).await {
-                tracing::error!(error = %e, "decision could not be written to the ledger");
-                // An action that happened must never go unrecorded without saying so.
-                action
-                    .detail
-                    .push_str(&format!(" [ledger write failed: {e}]"));
+            match self.record(intent, &action, result).await {
+                Ok(key) => {
+                    action.record = Some(crate::report::links::ledger_object(self.cfg, &key))
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "decision could not be written to the ledger");
+                    // An action that happened must never go unrecorded without saying so.
+                    action
+                        .detail
+                        .push_str(&format!(" [ledger write failed: {e}]"));
+                }
             }
         }
         Guarded { verdict, action }

@@ -65,6 +65,8 @@ impl LedgerError {
 pub struct Versioned<T> {
     pub value: T,
     pub etag: String,
+    /// S3's `LastModified` of this version (epoch seconds): when it was written, by S3's clock.
+    pub last_modified: Option<i64>,
     /// The token of the write that stored this version (see [`Ledger`]: own-write recognition).
     writer: Option<String>,
 }
@@ -213,6 +215,7 @@ impl Ledger {
             }
         };
         let etag = out.e_tag().unwrap_or_default().to_string();
+        let last_modified = out.last_modified().map(|t| t.secs());
         let bytes = out
             .body
             .collect()
@@ -228,6 +231,7 @@ impl Ledger {
         Ok(Some(Versioned {
             value: stored.body,
             etag,
+            last_modified,
             writer: stored.writer,
         }))
     }
