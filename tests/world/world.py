@@ -317,6 +317,13 @@ def scenario(url: str, name: str, args: dict) -> dict:
         put_lines(c["logs"], f"/ecs/{COLLECTOR}", f"collector/collector/{uuid.uuid4().hex}",
                   collector_success_lines(now_utc() - dt.timedelta(minutes=6), chans))
         return {"recovered": len(chans)}
+    if name == "tasks-finished":
+        # Every running task of a family ran to its end (what the task itself does; not Autoheal).
+        fam = args.get("family", ANALYSIS)
+        arns = c["ecs"].list_tasks(cluster=CLUSTER, family=fam, desiredStatus="RUNNING")["taskArns"]
+        for arn in arns:
+            c["ecs"].stop_task(cluster=CLUSTER, task=arn, reason="Essential container in task exited")
+        return {"stopped": len(arns)}
     if name == "collector-down":
         emulator.set_service_state({"service": COLLECTOR, "runningCount": 0, "events": [
             {"message": f"(service {COLLECTOR}) has started 1 tasks: (task 0d2b).", "minutesAgo": 3},

@@ -60,6 +60,16 @@ fn evidence(report: &Report, cfg: &crate::config::Config) -> Option<Evidence> {
     }
 }
 
+/// The incident opened by a remediation and not yet verified closed, if any.
+pub async fn open(ledger: &Ledger) -> Result<Option<Incident>, LedgerError> {
+    let key = ledger.key("incidents", "open");
+    Ok(ledger
+        .get::<Incident>(&key)
+        .await?
+        .map(|v| v.value)
+        .filter(|i| i.opened_at != 0))
+}
+
 /// Updates the open incident with this run; returns the closing report when the checklist is done.
 pub async fn note(
     ledger: &Ledger,

@@ -4,6 +4,7 @@
 
 pub mod alarm_gap;
 pub mod incident;
+pub mod manual_run;
 pub mod responder;
 pub mod rollback;
 pub mod rotation;

@@ -13,7 +13,7 @@ use crate::intake::DeploymentChange;
 use crate::probes::service::{describe_service, image_of, rollout_quiet, short_td};
 use crate::report::links::{self, autoheal_cli, aws_cli};
 use crate::report::{Check, Outcome, Playbook, Report, TriggerRef};
-use crate::safety::guard::{Guard, Intent};
+use crate::safety::guard::{Guard, Intent, Operator};
 use crate::safety::ledger::Ledger;
 use crate::safety::mutations::PointServiceAt;
 use crate::safety::settle::settle;
@@ -71,6 +71,8 @@ pub struct Request {
     pub why: String,
     /// An alarm asked: rolling back to what already runs would leave the alarm unexplained.
     pub from_alarm: bool,
+    /// A person asked (`autoheal rollback`): who, why, and whether `--force` was given.
+    pub operator: Option<Operator>,
 }
 
 pub async fn handle_deployment(
@@ -119,6 +121,7 @@ pub async fn handle_deployment(
                 .unwrap_or_else(|| r.trigger.id.clone())
         ),
         from_alarm: false,
+        operator: None,
         why: format!(
             "deployment {} of {} failed: {}",
             d.deployment_id.as_deref().unwrap_or("?"),
@@ -132,7 +135,10 @@ pub async fn handle_deployment(
 /// Rolls `req.service` back through the guard, into `r`.
 pub async fn roll_back(deps: &Deps, req: Request, mut r: Report, dry_run: bool) -> Report {
     r.playbook = Playbook::Rollback;
-    let guard = Guard::for_run(deps, r.trigger.clone(), dry_run);
+    let mut guard = Guard::for_run(deps, r.trigger.clone(), dry_run);
+    if let Some(op) = &req.operator {
+        guard = guard.with_operator(op.clone());
+    }
     let Some((svc, current, current_image)) = current_revision(deps, &req, &mut r).await else {
         return r;
     };

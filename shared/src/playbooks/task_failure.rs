@@ -26,6 +26,20 @@ pub enum Job {
 }
 
 impl Job {
+    /// `analysis` or `vod`, as `autoheal run` takes it.
+    pub fn from_word(word: &str) -> Option<Self> {
+        match word {
+            "analysis" => Some(Job::Analysis),
+            "vod" => Some(Job::Vod),
+            _ => None,
+        }
+    }
+    pub fn family(self, cfg: &Config) -> &str {
+        match self {
+            Job::Analysis => &cfg.analysis_family,
+            Job::Vod => &cfg.vod_family,
+        }
+    }
     /// The job a task family belongs to; `None` for any other family.
     fn of(family: &str, cfg: &Config) -> Option<Self> {
         if family == cfg.analysis_family {
@@ -36,13 +50,13 @@ impl Job {
             None
         }
     }
-    fn rule(self, cfg: &Config) -> &str {
+    pub fn rule(self, cfg: &Config) -> &str {
         match self {
             Job::Analysis => &cfg.analysis_rule,
             Job::Vod => &cfg.vod_rule,
         }
     }
-    fn playbook(self) -> Playbook {
+    pub fn playbook(self) -> Playbook {
         match self {
             Job::Analysis => Playbook::AnalysisFailure,
             Job::Vod => Playbook::VodFailure,

@@ -15,6 +15,7 @@
 //! Every decision (done, planned, skipped, failed) is written to the ledger with its evidence.
 
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 
@@ -23,6 +24,7 @@ use crate::config::Config;
 use crate::deps::Deps;
 use crate::report::{Action, ActionStatus, Playbook, TriggerRef};
 use crate::safety::ledger::{Created, Decision, Ledger, LedgerError, Replaced};
+pub use crate::safety::operator::Operator;
 
 /// Why a mutation call did not succeed, as far as the guard's next step goes.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -81,6 +83,8 @@ pub enum Hold {
     Blocked { reason: String },
     /// Policy forbids acting (report-only or not allow-listed): `escalated`, a human decides.
     Policy { reason: String },
+    /// An operator paused Autoheal (`autoheal pause`): `escalated`, a human decides.
+    Paused { reason: String },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -194,6 +198,9 @@ pub struct Guard<'a> {
     dry_run: bool,
     now: i64,
     seq: AtomicU32,
+    operator: Option<Operator>,
+    /// What `--force` passed in this run's last decision (for its record and report).
+    forced: Mutex<Option<String>>,
 }
 
 fn claim_key(change_id: &str, kind: &str, target: &str) -> String {
@@ -215,7 +222,15 @@ impl<'a> Guard<'a> {
             dry_run,
             now,
             seq: AtomicU32::new(0),
+            operator: None,
+            forced: Mutex::new(None),
         }
+    }
+
+    /// A guard for an operator's command: who asked, why, and whether `--force` was given.
+    pub fn with_operator(mut self, operator: Operator) -> Self {
+        self.operator = Some(operator);
+        self
     }
 
     /// The guard of a run starting now, with its ledger in the configured bucket.
@@ -248,7 +263,10 @@ impl<'a> Guard<'a> {
         let verdict = match self.decide_and_act(intent, m, &target, kind).await {
             Ok(v) | Err(v) => v,
         };
-        let (status, detail) = describe(&verdict, intent, self.cfg);
+        let (status, mut detail) = describe(&verdict, intent, self.cfg);
+        if let Some(passed) = self.forced.lock().ok().and_then(|mut f| f.take()) {
+            detail.push_str(&format!(" [{passed}]"));
+        }
         let mut action = Action {
             kind: kind.to_string(),
             target,
@@ -286,7 +304,7 @@ impl<'a> Guard<'a> {
         target: &str,
         kind: &str,
     ) -> Stage<Verdict> {
-        self.policy(intent)?;
+        self.policy(intent).await?;
         let claim_name = self
             .ledger
             .key("claims", &claim_key(&intent.change_id, kind, target));
@@ -333,8 +351,12 @@ impl<'a> Guard<'a> {
         }
     }
 
-    /// Stage 1: the allow-list and the report-only switch.
-    fn policy(&self, intent: &Intent) -> Stage<()> {
+    /// Stage 1: the allow-list, the report-only switch and any pause. An approval is a human's
+    /// decision to pass exactly this stage.
+    async fn policy(&self, intent: &Intent) -> Stage<()> {
+        if self.operator.as_ref().is_some_and(|o| o.approves.is_some()) {
+            return Ok(());
+        }
         if !self.cfg.allowed_playbooks.contains(&intent.playbook) {
             return Err(Verdict::Held(Hold::Policy {
                 reason: format!(
@@ -347,6 +369,15 @@ impl<'a> Guard<'a> {
             return Err(Verdict::Held(Hold::Policy {
                 reason: "AUTOHEAL_REPORT_ONLY is on: Autoheal reports, a human acts".into(),
             }));
+        }
+        // Like report-only, a pause is not applied in a dry run: the replay shows the plan.
+        if !self.dry_run {
+            let pause = crate::safety::pause::holding(&self.ledger, intent.playbook, self.now);
+            if let Some(p) = pause.await.map_err(not_attempted)? {
+                return Err(Verdict::Held(Hold::Paused {
+                    reason: format!("held: {}", p.describe()),
+                }));
+            }
         }
         Ok(())
     }
@@ -538,12 +569,34 @@ impl<'a> Guard<'a> {
             reason: action.detail.clone(),
             evidence: intent.evidence.clone(),
             result,
+            operator: self.operator.clone(),
         };
         self.ledger.record_decision(&d).await
     }
 
-    /// Cooldown, cap and loop rules against a target's history.
+    /// Cooldown, cap and loop rules against a target's history; an operator's `--force` passes a
+    /// cooldown or the cap (and the guard remembers which, for the record).
     fn rails(&self, h: &TargetHistory, intent: &Intent, kind: &str) -> Option<Hold> {
+        let hold = self.unforced_rails(h, intent, kind);
+        let op = self.operator.as_ref().filter(|o| o.force);
+        match (hold, op) {
+            (Some(h @ (Hold::Cooldown { .. } | Hold::Cap { .. })), Some(op)) => {
+                let passed = format!(
+                    "--force by {} passed it ({}): {}",
+                    op.by,
+                    op.why.as_deref().unwrap_or("no reason given"),
+                    describe_hold(&h, self.cfg)
+                );
+                if let Ok(mut f) = self.forced.lock() {
+                    *f = Some(passed);
+                }
+                None
+            }
+            (hold, _) => hold,
+        }
+    }
+
+    fn unforced_rails(&self, h: &TargetHistory, intent: &Intent, kind: &str) -> Option<Hold> {
         let cfg = self.cfg;
         let window = cfg.loop_window_minutes as i64 * 60;
         let relapses = h
@@ -636,7 +689,7 @@ pub fn describe_hold(h: &Hold, cfg: &Config) -> String {
             history.join(" | ")
         ),
         Hold::Blocked { reason } => format!("live state: {reason}"),
-        Hold::Policy { reason } => reason.clone(),
+        Hold::Policy { reason } | Hold::Paused { reason } => reason.clone(),
     }
 }
 

@@ -453,39 +453,52 @@ impl Ledger {
         for back in 0..days.max(1) {
             let (y, m, d) = civil_date(now - back * 86_400);
             let prefix = format!("{}decisions/{y:04}/{m:02}/{d:02}/", self.prefix);
-            let mut token = None;
-            loop {
-                let page = self
-                    .s3
-                    .list_objects_v2()
-                    .bucket(&self.bucket)
-                    .prefix(&prefix)
-                    .set_continuation_token(token.take())
-                    .send()
-                    .await
-                    .map_err(|e| {
-                        self.err(
-                            "ListObjectsV2",
-                            &prefix,
-                            describe_error(&e),
-                            is_transient(&e),
-                        )
-                    })?;
-                for o in page.contents() {
-                    if let Some(k) = o.key() {
-                        if let Some(v) = self.get::<Decision>(k).await? {
-                            out.push(v.value);
-                        }
-                    }
-                }
-                match page.next_continuation_token() {
-                    Some(t) if page.is_truncated() == Some(true) => token = Some(t.to_string()),
-                    _ => break,
+            for k in self.list(&prefix).await? {
+                if let Some(v) = self.get::<Decision>(&k).await? {
+                    out.push(v.value);
                 }
             }
         }
         out.sort_by(|a, b| b.at_ms.cmp(&a.at_ms).then(b.seq.cmp(&a.seq)));
         Ok(out)
+    }
+
+    /// The keys of every record of one kind (`targets`, `conversations`, …).
+    pub async fn keys(&self, kind: &str) -> Result<Vec<String>, LedgerError> {
+        self.list(&format!("{}{kind}/", self.prefix)).await
+    }
+
+    /// Every key under a prefix, all pages.
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, LedgerError> {
+        let mut out = Vec::new();
+        let mut token = None;
+        loop {
+            let page = self
+                .s3
+                .list_objects_v2()
+                .bucket(&self.bucket)
+                .prefix(prefix)
+                .set_continuation_token(token.take())
+                .send()
+                .await
+                .map_err(|e| {
+                    self.err(
+                        "ListObjectsV2",
+                        prefix,
+                        describe_error(&e),
+                        is_transient(&e),
+                    )
+                })?;
+            out.extend(
+                page.contents()
+                    .iter()
+                    .filter_map(|o| o.key().map(str::to_string)),
+            );
+            match page.next_continuation_token() {
+                Some(t) if page.is_truncated() == Some(true) => token = Some(t.to_string()),
+                _ => return Ok(out),
+            }
+        }
     }
 }
 
@@ -508,6 +521,9 @@ pub struct Decision {
     pub evidence: Vec<String>,
     #[serde(default)]
     pub result: Option<String>,
+    /// The person behind an operator's command, and whether they forced or approved it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operator: Option<crate::safety::operator::Operator>,
 }
 
 impl Decision {

@@ -5,4 +5,7 @@
 pub mod guard;
 pub mod ledger;
 pub mod mutations;
+pub mod operator;
+pub mod pause;
 pub mod settle;
+pub mod standing;

@@ -55,17 +55,25 @@ pub fn settle(r: &mut Report, results: Vec<Guarded>, what: &str, cfg: &Config) {
     } else if let Some(h) = first_hold(&|h| {
         matches!(
             h,
-            Hold::Cap { .. } | Hold::Loop { .. } | Hold::Policy { .. } | Hold::Blocked { .. }
+            Hold::Cap { .. }
+                | Hold::Loop { .. }
+                | Hold::Policy { .. }
+                | Hold::Paused { .. }
+                | Hold::Blocked { .. }
         )
     }) {
         r.outcome = Outcome::Escalated;
         r.reason = format!("{what}; not acted: {}", describe_hold(&h, cfg));
         let step = match h {
-            Hold::Policy { .. } => "Review the planned action in this report and perform it by hand if it is right",
-            Hold::Blocked { .. } => "Wait for the ECS rollout to finish, then check the service again (RUNBOOK §2)",
-            _ => "Automation has stopped for this target: investigate why the fixes do not hold (RUNBOOK §2)",
+            Hold::Policy { .. } => "Review the planned action in this report and perform it by hand if it is right".to_string(),
+            Hold::Paused { .. } => format!(
+                "Autoheal is paused: perform the action by hand if it is right, or end the pause: {}",
+                crate::report::links::autoheal_cli(cfg, "resume")
+            ),
+            Hold::Blocked { .. } => "Wait for the ECS rollout to finish, then check the service again (RUNBOOK §2)".to_string(),
+            _ => "Automation has stopped for this target: investigate why the fixes do not hold (RUNBOOK §2)".to_string(),
         };
-        r.next_steps.push(step.into());
+        r.next_steps.push(step);
     } else if let Some(h) = first_hold(&|h| matches!(h, Hold::Cooldown { .. })) {
         r.outcome = Outcome::Ignored;
         r.reason = format!("{what}; held back: {}", describe_hold(&h, cfg));

@@ -90,6 +90,7 @@ pub async fn handle(
                 change_id: format!("alarm:{}", trigger.id),
                 why: format!("{why} {tag}"),
                 from_alarm: true,
+                operator: None,
             };
             Box::pin(rollback::roll_back(deps, req, r, dry_run)).await
         }
