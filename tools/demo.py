@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import signal
 import socket
 import subprocess
@@ -112,6 +113,15 @@ class LambdaRuntime:
         return logged
 
 
+def operator(args: list[str], env: dict) -> str:
+    """Runs an `autoheal` operator command against the emulator, as the on-call engineer would."""
+    out = subprocess.run([str(AUTOHEAL), *args], capture_output=True, text=True,
+                         env={**env, "AUTOHEAL_OPERATOR": "alice", "PATH": os.environ.get("PATH", "")})
+    if out.returncode != 0:
+        raise SystemExit(f"demo: autoheal {' '.join(args)} failed: {out.stderr.strip()}")
+    return out.stdout
+
+
 def render(report: dict) -> str:
     out = subprocess.run([str(AUTOHEAL), "render"], input=json.dumps(report), capture_output=True, text=True)
     return out.stdout if out.returncode == 0 else out.stderr
@@ -189,7 +199,34 @@ SCENARIOS = [
          event=event("ecs-task-stopped-analysis.json",
                      detail__taskDefinitionArn="arn:aws:ecs:us-east-1:123456789012:task-definition/vieweratlas-analysis:2"),
          expect="escalated"),
+    dict(title="Paused for a deploy: the stalled collector is triaged and reported, not restarted",
+         changes=[scen("collector-stalled", minutes=90), alarm(STALLED)],
+         commands=[["pause", "--playbook", "no-new-snapshots", "--until", "2h", "--reason", "collector release 4f2c9ab in progress"]],
+         function="alarm-responder", event=event("alarm-eventbridge-snapshot-stalled.json"), expect="escalated"),
+    dict(title="Resumed: the alarm's next delivery restarts the collector", changes=[], keep_world=True,
+         commands=[["resume"]],
+         function="alarm-responder", event=event("alarm-eventbridge-snapshot-stalled.json", id="stalled-after-resume"),
+         expect="remediated"),
 ]
+
+
+def prepare(sc: dict, emulator: Emulator, runtime: LambdaRuntime, env: dict) -> list[str]:
+    """Sets the scenario's world up: world changes, earlier invocations, the on-call engineer's
+    commands. Returns what those commands printed, for the scenario's header."""
+    if not sc.get("keep_world"):
+        emulator.reset_world()
+    for path, body in sc["changes"]:
+        emulator.post(path, body)
+    for pre_fn, pre_ev in sc.get("pre", []):
+        runtime.invoke(pre_fn, pre_ev)
+    said = []
+    for args in sc.get("commands", []):
+        said.append(f"$ autoheal {shlex.join(args)}")
+        said.append(operator(args, env).strip())
+    for path, body in sc.get("after_pre", []):
+        emulator.post(path, body)
+    emulator.post("/_world/published")  # only this scenario's reports count
+    return said
 
 
 def main() -> int:
@@ -209,16 +246,10 @@ def main() -> int:
         runtime = LambdaRuntime(env)
         for i, sc in enumerate(SCENARIOS, 1):
             title, function, ev, expected = sc["title"], sc["function"], sc["event"], sc["expect"]
-            if not sc.get("keep_world"):
-                emulator.reset_world()
-            for path, body in sc["changes"]:
-                emulator.post(path, body)
-            for pre_fn, pre_ev in sc.get("pre", []):
-                runtime.invoke(pre_fn, pre_ev)
-            for path, body in sc.get("after_pre", []):
-                emulator.post(path, body)
-            emulator.post("/_world/published")  # only this scenario's reports count
+            said = prepare(sc, emulator, runtime, env)
             print(f"\n{BOLD}━━ Scenario {i}/{len(SCENARIOS)}: {title}{RESET}")
+            for line in said:
+                print(f"{DIM}   {line}{RESET}")
             what = ev.get("detail-type") or ("SNS notification" if "Records" in ev else "direct alarm action")
             ident = ev.get("id") or (ev.get("Records") or [{}])[0].get("Sns", {}).get("MessageId", "")
             print(f"{DIM}   invoke {function} with {what} {ident}{RESET}")

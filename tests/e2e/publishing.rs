@@ -235,3 +235,15 @@ async fn ignored_runs_are_not_published_unless_asked_but_stay_in_the_ledger() {
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0].report["outcome"], "ignored");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_chatbot_format_sns_takes_the_message_and_machines_still_get_the_report() {
+    let world = World::healthy();
+    world.scenario("stale", json!({"minutes": 240}));
+    let r = freshness(&world, "chat-1", &[("AUTOHEAL_CHATBOT_FORMAT", "true")]).await;
+    assert_eq!(r["outcome"], "escalated");
+    let sent = world.published();
+    assert_eq!(sent.len(), 1, "SNS accepted the per-protocol message");
+    assert_eq!(sent[0].report["trigger"]["id"], "chat-1");
+    assert_eq!(sent[0].report["outcome"], "escalated");
+}

@@ -216,6 +216,16 @@ fn send(
     }
 }
 
+/// An action on the problem ends its conversation without a message of its own (the remediation
+/// is published as usual): whatever comes next, a relapse or the loop guard stopping, is news and
+/// starts a new conversation. The closed record, when `r` acted on an open conversation.
+pub fn closed_by_action(r: &Report, stored: Option<&Conversation>) -> Option<Conversation> {
+    let c = stored.filter(|c| c.open && r.outcome == Outcome::Remediated)?;
+    let mut closed = c.clone();
+    closed.open = false;
+    Some(closed)
+}
+
 /// The record after its message was published; `None` when it no longer names that message.
 pub fn confirmed(c: &Conversation, trigger_id: &str) -> Option<Conversation> {
     (c.last.trigger_id == trigger_id && !c.last.confirmed).then(|| {
@@ -351,6 +361,32 @@ mod tests {
                 (13, MessageKind::Reminder)
             ]
         );
+    }
+
+    #[test]
+    fn an_action_ends_the_conversation_so_a_relapse_is_news() {
+        let esc = run("e1", Outcome::Escalated, &["a"]);
+        let Step::Send {
+            record: Some(c), ..
+        } = decide(&esc, "k", None, 0, 4 * H)
+        else {
+            panic!()
+        };
+        let fixed = run("f1", Outcome::Remediated, &[]);
+        assert_eq!(
+            decide(&fixed, "k", Some((&c, 600)), 600, 4 * H),
+            Step::Usual
+        );
+        let closed = closed_by_action(&fixed, Some(&c)).unwrap();
+        assert!(!closed.open);
+        let again = run("e2", Outcome::Escalated, &["a"]);
+        assert!(matches!(
+            decide(&again, "k", Some((&closed, 900)), 900, 4 * H),
+            Step::Send {
+                kind: MessageKind::First,
+                ..
+            }
+        ));
     }
 
     #[test]

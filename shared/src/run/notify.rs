@@ -81,7 +81,16 @@ async fn converse(deps: &Deps, report: &mut Report, key: &str) -> Plan {
             (&v.value, now - at)
         });
         let (kind, record) = match conversation::decide(report, key, view, now, interval) {
-            Step::Usual if wanted(report, cfg) => return Plan::Publish { confirm: None },
+            Step::Usual if wanted(report, cfg) => {
+                let closed = conversation::closed_by_action(report, view.map(|(c, _)| c));
+                if let (Some(closed), Some(v)) = (closed, &stored) {
+                    // Best effort: left open, the next escalation is a reminder, not news.
+                    if let Err(e) = ledger.replace(&name, &closed, &v.etag).await {
+                        tracing::warn!(error = %e, "conversation could not be closed");
+                    }
+                }
+                return Plan::Publish { confirm: None };
+            }
             Step::Usual => return Plan::Quiet(format!("{} run", report.outcome.name())),
             Step::Quiet(why) => {
                 conversation::note_quiet(report, key, why.clone());
