@@ -110,7 +110,10 @@ pub fn key(r: &Report, cfg: &Config) -> Option<String> {
         TriggerKind::Schedule if r.trigger.name != cfg.daily_rule => {
             Some(format!("schedule:{}", r.trigger.name))
         }
-        TriggerKind::Alarm => Some(format!("alarm:{}", r.trigger.name)),
+        // An alarm that is not one of ViewerAtlas's collector alarms has no conversation.
+        TriggerKind::Alarm if r.playbook != Playbook::None => {
+            Some(format!("alarm:{}", r.trigger.name))
+        }
         _ => None,
     }
 }
