@@ -32,7 +32,8 @@ pub fn notification(r: &Report) -> Value {
         };
         description.push_str(&format!("\n• {} {mark}: {}", c.name, c.detail));
         if let Some(l) = &c.link {
-            description.push_str(&format!(" (<{l}|console>)"));
+            // Standard markdown: client-markdown renders it in the chat platform's own syntax.
+            description.push_str(&format!(" ([console]({l}))"));
         }
     }
     for a in &r.actions {
