@@ -152,6 +152,8 @@ def scen(name: str, **args):
 
 
 STALLED = "ViewerAtlas-Collector-Snapshot-Stalled"
+# The deployment the sample ECS event says failed.
+FAILED_DEPLOYMENT = "ecs-svc/4815162342108157000"
 UNAVAILABLE = "ViewerAtlas-ECSCollector-Unavailable"
 
 # Each scenario: title, world changes, invocations to run first (function, event), the function and
@@ -180,7 +182,9 @@ SCENARIOS = [
     dict(title="RotationSucceeded for the same version: the same change, no second deployment", changes=[], keep_world=True,
          function="rotation-redeploy", event=event("secret-rotation-succeeded.json"), expect="ignored"),
     dict(title="Failed deployment: circuit breaker FAILED, rolled back to known-good",
-         changes=[], pre=[("freshness-check", event("schedule-freshness.json"))], after_pre=[scen("bad-deploy")],
+         # ECS's event names the deployment that failed: the release's, in this world.
+         changes=[], pre=[("freshness-check", event("schedule-freshness.json"))],
+         after_pre=[scen("bad-deploy", deployment=FAILED_DEPLOYMENT)],
          function="deployment-watch", event=event("ecs-deployment-failed-collector.json"), expect="remediated"),
     dict(title="Alarm gaps: one alarm deleted, one altered, both recreated (daily check)",
          changes=[scen("alarm-tamper")],

@@ -103,6 +103,12 @@ pub struct Config {
     pub reminder_minutes: u64,
     pub chatbot_format: bool,
     pub approval_max_age_hours: u64,
+    /// How long a claim protects an action from other deliveries when the run holding it is not
+    /// a Lambda invocation (which has its own deadline): the CLI and tests.
+    pub claim_lease_seconds: u64,
+    /// How long a collector revision must have been the only, completed deployment before a
+    /// passing check records it as known-good.
+    pub known_good_settle_minutes: u64,
 }
 
 /// All the problems found in the environment, by setting name.
@@ -299,16 +305,31 @@ fn read_twitch(r: &mut Reader, c: &mut Config) {
         Some(v) if v.trim().is_empty() => None,
         Some(v) => Some(v.trim().to_string()),
     };
-    // The token is sent to this URL: plain http only to a local test endpoint.
+    // The token is sent to this URL: https, or plain http only to this machine (a test stand-in).
     if let Some(u) = &c.twitch_validate_url {
-        let local = u.starts_with("http://127.0.0.1")
-            || u.starts_with("http://localhost")
-            || u.starts_with("http://[::1]");
-        if !(u.starts_with("https://") || local) {
-            r.problems.push(format!(
-                "AUTOHEAL_TWITCH_VALIDATE_URL must be https:// (or http:// on loopback), got {u:?}"
-            ));
+        if let Err(why) = validate_url_allowed(u) {
+            r.problems
+                .push(format!("AUTOHEAL_TWITCH_VALIDATE_URL {why}, got {u:?}"));
         }
+    }
+}
+
+/// https anywhere; http only to a loopback host, judged on the parsed URL (a prefix match lets
+/// `http://localhost.evil.example` or `http://127.0.0.1.nip.io` through).
+fn validate_url_allowed(u: &str) -> Result<(), &'static str> {
+    let url = url::Url::parse(u).map_err(|_| "is not a URL")?;
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("must not carry credentials");
+    }
+    match (url.scheme(), url.host()) {
+        ("https", Some(_)) => Ok(()),
+        ("http", Some(url::Host::Domain("localhost"))) => Ok(()),
+        ("http", Some(url::Host::Ipv4(ip))) if ip.is_loopback() => Ok(()),
+        ("http", Some(url::Host::Ipv6(ip))) if ip.is_loopback() => Ok(()),
+        ("http", _) => {
+            Err("may use plain http only for a loopback host (127.0.0.1, ::1, localhost)")
+        }
+        _ => Err("must be an https:// URL"),
     }
 }
 
@@ -371,6 +392,8 @@ fn read_safety(r: &mut Reader, c: &mut Config) {
     c.max_actions_per_day = r.number("AUTOHEAL_MAX_ACTIONS_PER_DAY", 3u32, 0);
     c.loop_window_minutes = r.number("AUTOHEAL_LOOP_WINDOW_MINUTES", 120u64, 1);
     c.loop_max_failed_fixes = r.number("AUTOHEAL_LOOP_MAX_FAILED_FIXES", 2u32, 1);
+    c.claim_lease_seconds = r.number("AUTOHEAL_CLAIM_LEASE_SECONDS", 900u64, 1);
+    c.known_good_settle_minutes = r.number("AUTOHEAL_KNOWN_GOOD_SETTLE_MINUTES", 30u64, 0);
 }
 
 /// How Autoheal talks to the on-call engineer: which runs are published, how often an ongoing
@@ -452,6 +475,29 @@ mod tests {
         assert_eq!(c.prefix, "data/");
         assert_eq!(c.snapshot_prefix, "data/raw/snapshots/");
         assert_eq!(c.twitch_validate_url, None);
+    }
+
+    #[test]
+    fn the_validate_url_is_https_or_loopback_http_judged_on_the_parsed_host() {
+        for ok in [
+            "https://id.twitch.tv/oauth2/validate",
+            "http://127.0.0.1:8080/oauth2/validate",
+            "http://localhost/validate",
+            "http://[::1]:9/v",
+        ] {
+            assert_eq!(validate_url_allowed(ok), Ok(()), "{ok}");
+        }
+        for bad in [
+            "http://localhost.evil.example/v",
+            "http://127.0.0.1.nip.io/v",
+            "http://localhost@evil.example/v",
+            "http://evil.example/v",
+            "https://user:pw@id.twitch.tv/",
+            "ftp://127.0.0.1/",
+            "not a url",
+        ] {
+            assert!(validate_url_allowed(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -3,7 +3,6 @@
 
 use crate::aws::Aws;
 use crate::config::Config;
-use crate::safety::ledger::Ledger;
 
 #[derive(Debug, Clone)]
 pub struct Deps {
@@ -11,13 +10,26 @@ pub struct Deps {
     pub aws: Aws,
 }
 
-impl Deps {
-    /// The audit ledger in the configured bucket and prefix (a handle; nothing is read yet).
-    pub fn ledger(&self) -> Ledger {
-        Ledger::new(
-            self.aws.s3().clone(),
-            &self.config.bucket,
-            &self.config.ledger_prefix,
-        )
+// `Deps::ledger()` is defined next to the ledger (safety/ledger.rs), so that this file, which
+// everything imports, imports nothing of the layers above it.
+
+/// What one run may do, and until when it can be alive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Invocation {
+    /// Reads and checks only: nothing mutates AWS, nothing is published (CONTRACT §2).
+    pub dry_run: bool,
+    /// Epoch seconds after which this run is certainly gone: Lambda stops an invocation at its
+    /// deadline, so a claim this run holds may be taken over by a retry after it. For the CLI,
+    /// the configured claim lease from the start of the run.
+    pub deadline: i64,
+}
+
+impl Invocation {
+    /// A run starting now that lasts at most `AUTOHEAL_CLAIM_LEASE_SECONDS` (the CLI, tests).
+    pub fn now(config: &Config, dry_run: bool) -> Self {
+        Self {
+            dry_run,
+            deadline: crate::clock::now_epoch() + config.claim_lease_seconds as i64,
+        }
     }
 }

@@ -125,6 +125,8 @@ pub struct SecretChange {
     /// Name, partial ARN or full ARN, as the event gave it.
     pub secret_id: String,
     pub version_id: Option<String>,
+    /// The stages the call put the new version in (`versionStages`), when it named them.
+    pub version_stages: Option<Vec<String>>,
     pub time: Option<i64>,
     /// CloudTrail's errorCode: a failed API call changed nothing.
     pub error_code: Option<String>,
@@ -565,6 +567,14 @@ fn secret_change(
         event_name,
         secret_id: secret_id.to_string(),
         version_id,
+        version_stages: req
+            .and_then(|r| r.get("versionStages").or_else(|| r.get("VersionStages")))
+            .and_then(|x| x.as_array())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| x.as_str().map(str::to_string))
+                    .collect()
+            }),
         time: time_of(d, &["eventTime"]).or_else(|| time_of(v, &["time"])),
         error_code: s(d, &["errorCode"]).map(str::to_string),
     }))

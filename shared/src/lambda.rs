@@ -18,7 +18,12 @@ pub async fn handler(
 ) -> Result<Value, lambda_runtime::Error> {
     let (payload, ctx) = event.into_parts();
     tracing::info!(request_id = %ctx.request_id, "invocation");
-    match run::handle(deps, function, &payload, RunOptions::default()).await {
+    // Lambda stops the invocation at its deadline: a claim this run holds is free after it.
+    let opts = RunOptions {
+        dry_run: false,
+        deadline: Some((ctx.deadline / 1000) as i64 + 1),
+    };
+    match run::handle(deps, function, &payload, opts).await {
         Ok(report) => Ok(serde_json::to_value(&report)?),
         Err(e) => {
             tracing::error!(error = %e, invalid_input = e.is_invalid_input(), "run failed");

@@ -9,18 +9,33 @@ mod notify;
 use serde_json::Value;
 
 use crate::clock::{now_epoch, rfc3339};
-use crate::deps::Deps;
+use crate::deps::{Deps, Invocation};
 use crate::intake::{self, AlarmState, IntakeError, Trigger};
 use crate::playbooks::{
-    alarm_gap, incident, responder, rollback, rotation, smoke_test, task_failure,
+    alarm_gap, deferred, incident, responder, rollback, rotation, smoke_test, task_failure,
 };
 use crate::report::publish::{self, PublishError};
-use crate::report::{links, telemetry, Report};
+use crate::report::{links, telemetry, Action, ActionStatus, Check, Outcome, Report};
+use crate::safety::claims::{self, Claim};
+use crate::safety::deliveries::{self, Earlier};
 
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RunOptions {
     /// Reads and checks only: no mutation, no publish (CONTRACT §2). Also set by AUTOHEAL_DRY_RUN.
     pub dry_run: bool,
+    /// When the run is stopped for certain, epoch seconds (a Lambda invocation's deadline). Without
+    /// one the run counts on `AUTOHEAL_CLAIM_LEASE_SECONDS` from its start.
+    pub deadline: Option<i64>,
+}
+
+impl RunOptions {
+    fn invocation(self, deps: &Deps) -> Invocation {
+        let dry_run = self.dry_run || deps.config.dry_run;
+        match self.deadline {
+            Some(deadline) => Invocation { dry_run, deadline },
+            None => Invocation::now(&deps.config, dry_run),
+        }
+    }
 }
 
 /// Which function received the event; each accepts only its own trigger kinds. The CLI is `Any`.
@@ -76,6 +91,10 @@ pub enum RunError {
         #[source]
         source: PublishError,
     },
+    /// The run reported, but nothing final was decided and another delivery may succeed
+    /// (exit 1; Lambda delivers the event again after about 1 and 3 minutes).
+    #[error("{}: {}; the event should be delivered again", .report.outcome.name(), .report.reason)]
+    Retry { report: Box<Report> },
 }
 
 impl RunError {
@@ -102,17 +121,20 @@ pub async fn handle(
             id: r.id,
         });
     }
-    let dry_run = opts.dry_run || deps.config.dry_run;
+    let inv = opts.invocation(deps);
     let tref = trigger.reference();
-    tracing::info!(trigger_kind = ?tref.kind, trigger_id = %tref.id, trigger_name = %tref.name, dry_run, "run started");
-    let report = dispatch(deps, &trigger, dry_run).await;
-    finish(
-        deps,
-        report,
-        dry_run,
-        !matches!(trigger, Trigger::OwnReport { .. }),
-    )
-    .await
+    tracing::info!(trigger_kind = ?tref.kind, trigger_id = %tref.id, trigger_name = %tref.name, dry_run = inv.dry_run, "run started");
+    let report = dispatch(deps, &trigger, inv).await;
+    let may_publish = !matches!(trigger, Trigger::OwnReport { .. });
+    if matches!(&trigger, Trigger::Schedule(s) if s.rule != deps.config.daily_rule) {
+        // The freshness schedule also carries out what cooldowns deferred; each has its report.
+        for r in Box::pin(deferred::sweep(deps, inv)).await {
+            if let Err(e) = finish(deps, r, inv, true).await {
+                tracing::error!(error = %e, "a deferred action's report could not be delivered");
+            }
+        }
+    }
+    finish(deps, report, inv, may_publish).await
 }
 
 /// The runbook's smoke test on demand (`autoheal smoke-test`): nothing is published.
@@ -122,16 +144,16 @@ pub async fn smoke_test(deps: &Deps) -> Report {
     report
 }
 
-async fn dispatch(deps: &Deps, trigger: &Trigger, dry_run: bool) -> Report {
+async fn dispatch(deps: &Deps, trigger: &Trigger, inv: Invocation) -> Report {
     let cfg = &deps.config;
     let tref = trigger.reference();
     // Each playbook's future is boxed: together they would make one very large future, and tokio's
     // worker threads (and test threads) have 2 MiB stacks.
     match trigger {
         Trigger::Schedule(s) if s.rule == cfg.daily_rule => {
-            Box::pin(alarm_gap::check(deps, tref, dry_run)).await
+            Box::pin(alarm_gap::check(deps, tref, inv)).await
         }
-        Trigger::Schedule(_) => Box::pin(smoke_test::scheduled(deps, tref, dry_run)).await,
+        Trigger::Schedule(_) => Box::pin(smoke_test::scheduled(deps, tref, inv)).await,
         Trigger::OwnReport { subject, .. } => Report::unrelated(
             tref,
             format!(
@@ -143,11 +165,11 @@ async fn dispatch(deps: &Deps, trigger: &Trigger, dry_run: bool) -> Report {
             tref,
             format!("alarm {} is {}, not ALARM: nothing to heal", a.name, a.state.name()),
         ),
-        Trigger::Alarm(a) => Box::pin(responder::handle(deps, a, tref, dry_run)).await,
-        Trigger::SecretChange(s) => Box::pin(rotation::handle(deps, s, tref, dry_run)).await,
-        Trigger::TaskChange(t) => Box::pin(task_failure::handle(deps, t, tref, dry_run)).await,
+        Trigger::Alarm(a) => Box::pin(responder::handle(deps, a, tref, inv)).await,
+        Trigger::SecretChange(s) => Box::pin(rotation::handle(deps, s, tref, inv)).await,
+        Trigger::TaskChange(t) => Box::pin(task_failure::handle(deps, t, tref, inv)).await,
         Trigger::Deployment(d) => {
-            Box::pin(rollback::handle_deployment(deps, d, tref, dry_run)).await
+            Box::pin(rollback::handle_deployment(deps, d, tref, inv)).await
         }
     }
 }
@@ -155,15 +177,19 @@ async fn dispatch(deps: &Deps, trigger: &Trigger, dry_run: bool) -> Report {
 /// Finishes a run a human started outside `handle` (e.g. `autoheal rollback`): logged, measured
 /// and published like any other.
 pub async fn finish_manual(deps: &Deps, report: Report, dry_run: bool) -> Result<Report, RunError> {
-    finish(deps, report, dry_run, true).await
+    finish(deps, report, Invocation::now(&deps.config, dry_run), true).await
 }
 
 async fn finish(
     deps: &Deps,
     mut report: Report,
-    dry_run: bool,
+    inv: Invocation,
     may_publish: bool,
 ) -> Result<Report, RunError> {
+    let dry_run = inv.dry_run;
+    if !dry_run && may_publish {
+        earlier_deliveries(deps, &mut report, inv).await;
+    }
     report.finished_at = rfc3339(now_epoch());
     report.dry_run = dry_run;
     links::annotate(&mut report, &deps.config, now_epoch());
@@ -180,7 +206,17 @@ async fn finish(
     }
     follow_up_incident(deps, &mut report).await;
     match notify::deliver(deps, &mut report).await {
-        Ok(()) => Ok(report),
+        Ok(published) => {
+            if published {
+                mark_reported(deps, &report).await;
+            }
+            if report.retry {
+                return Err(RunError::Retry {
+                    report: Box::new(report),
+                });
+            }
+            Ok(report)
+        }
         Err(e) => {
             tracing::error!(error = %e, "report could not be published");
             Err(RunError::Publish {
@@ -188,6 +224,76 @@ async fn finish(
                 source: e,
             })
         }
+    }
+}
+
+/// The actions this report announced were announced: a later delivery of the same change need
+/// not send them again. A failure only means a later delivery may report them once more.
+async fn mark_reported(deps: &Deps, report: &Report) {
+    let ledger = deps.ledger();
+    for claim in &report.claims {
+        if let Err(e) = claims::mark_reported(&ledger, claim).await {
+            tracing::warn!(error = %e, claim = %claim, "claim could not be marked reported");
+        }
+    }
+}
+
+/// What earlier deliveries of this event did belongs in this report: an action whose report never
+/// went out (the run that made it died) is announced now; one already announced is stated, so the
+/// last report of an event always says what was done.
+async fn earlier_deliveries(deps: &Deps, report: &mut Report, inv: Invocation) {
+    let found =
+        deliveries::settle_earlier(deps, &report.trigger.id, &report.claims, inv.deadline).await;
+    let found = match found {
+        Ok(f) => f,
+        Err(e) => {
+            tracing::warn!(error = %e, "earlier deliveries of this event could not be read");
+            return;
+        }
+    };
+    for earlier in found {
+        match earlier {
+            Earlier::Unannounced { claim, c } => announce(report, claim, &c),
+            Earlier::Announced(c) => {
+                let mut check = Check::pass(
+                    "earlier_delivery",
+                    format!(
+                        "an earlier delivery of this event made {} on {} at {}: {}",
+                        c.action,
+                        c.target,
+                        rfc3339(c.claimed_at),
+                        c.result.as_deref().unwrap_or_default()
+                    ),
+                );
+                check.link = links::for_target(&deps.config, &c.target);
+                report.checks.push(check);
+            }
+        }
+    }
+}
+
+/// An action an earlier delivery made and never reported becomes this report's news.
+fn announce(report: &mut Report, claim: String, c: &Claim) {
+    let result = c.result.clone().unwrap_or_default();
+    report.actions.push(Action {
+        kind: c.action.clone(),
+        target: c.target.clone(),
+        status: ActionStatus::Done,
+        detail: format!(
+            "{result} (made by an earlier delivery of this event at {}, whose report was never sent)",
+            rfc3339(c.claimed_at)
+        ),
+        link: None,
+        record: None,
+        decision_id: None,
+    });
+    report.claims.push(claim);
+    if matches!(report.outcome, Outcome::Healthy | Outcome::Ignored) {
+        let why = format!(
+            "an earlier delivery of this event acted: {result}; now: {}",
+            report.reason
+        );
+        report.conclude(Outcome::Remediated, why);
     }
 }
 
@@ -213,10 +319,9 @@ async fn follow_up_incident(deps: &Deps, report: &mut Report) {
             tracing::warn!(error = %e, "post-incident checklist could not be updated");
             let record =
                 links::ledger_object(&deps.config, &deps.ledger().key("incidents", "open"));
-            report.checks.push(
-                crate::report::Check::error("post_incident_checklist", e.to_string())
-                    .with_link(record),
-            );
+            report
+                .checks
+                .push(Check::error("post_incident_checklist", e.to_string()).with_link(record));
         }
     }
 }

@@ -650,16 +650,26 @@ async fn a_failed_update_service_is_reported_and_the_decision_is_still_recorded(
     mocks.sns = vec![recording_publish(published.clone())];
     let deps = mocks.deps().await;
 
-    let report = run::handle(
+    // A 5xx that (read back) changed nothing may pass on a second delivery: the run reports, then
+    // ends in an error so that Lambda delivers the event again.
+    let report = match run::handle(
         &deps,
         Function::RotationRedeploy,
         &sample_event("secret-update-oauth-token.json"),
         RunOptions::default(),
     )
     .await
-    .expect("the run completes and its report is published");
+    {
+        Err(RunError::Retry { report }) => *report,
+        other => panic!("the run reports and asks to be retried, got {other:?}"),
+    };
 
     assert_eq!(report.outcome, Outcome::Failed, "{report:#?}");
+    assert!(
+        report.reason.contains("read back: it was not made"),
+        "{}",
+        report.reason
+    );
     assert_eq!(report.actions.len(), 1, "{report:#?}");
     let action = &report.actions[0];
     assert_eq!(action.kind, "force_new_deployment");

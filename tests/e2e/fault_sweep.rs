@@ -44,8 +44,11 @@ fn bad_deploy(w: &World) {
     let ev = sample_event("schedule-freshness.json");
     let out = w.cli(&["handle"], &ev.to_string(), &[]);
     assert_eq!(out.code, 0, "{}", out.stderr);
-    w.scenario("bad-deploy", json!({}));
+    w.scenario("bad-deploy", json!({"deployment": FAILED_DEPLOYMENT}));
 }
+
+/// The deployment the sample event says failed.
+const FAILED_DEPLOYMENT: &str = "ecs-svc/4815162342108157000";
 
 fn task_event() -> Value {
     let mut ev = sample_event("ecs-task-stopped-analysis.json");
@@ -106,6 +109,8 @@ async fn sweep(case: Case) {
         world.emulator.post("/_world/faults", &json!({"ops": {}}));
         let report = match result {
             Ok(r) => serde_json::to_value(r).unwrap(),
+            // Nothing final was decided: the report is out and Lambda will deliver the event again.
+            Err(RunError::Retry { report }) => serde_json::to_value(*report).unwrap(),
             Err(RunError::Publish { report, source }) => {
                 assert_eq!(
                     op, "Publish",

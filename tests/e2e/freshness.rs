@@ -226,7 +226,10 @@ async fn missing_resources_fail_by_name_instead_of_crashing() {
         &deps,
         Function::FreshnessCheck,
         &sample_event("schedule-freshness.json"),
-        RunOptions { dry_run: true },
+        RunOptions {
+            dry_run: true,
+            ..RunOptions::default()
+        },
     )
     .await
     .unwrap();

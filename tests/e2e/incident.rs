@@ -92,10 +92,25 @@ async fn a_remediation_followed_by_smoke_analysis_and_vod_successes_closes_the_i
         closed[0].subject
     );
 
-    // Closed means closed: another healthy run reports nothing more.
+    // Closed means closed: another round of healthy runs (smoke test, analysis, VOD) opens no
+    // phantom incident and so closes none.
     go(
         Function::FreshnessCheck,
         sample_event("schedule-freshness.json"),
+    )
+    .await;
+    world.scenario(
+        "task-log",
+        json!({"family": "vieweratlas-analysis", "task_id": "an2", "kind": "analysis-ok"}),
+    );
+    go(Function::TaskWatch, stopped("vieweratlas-analysis", "an2")).await;
+    world.scenario(
+        "task-log",
+        json!({"family": "vieweratlas-vod-collector", "task_id": "vo2", "kind": "vod-ok"}),
+    );
+    go(
+        Function::TaskWatch,
+        stopped("vieweratlas-vod-collector", "vo2"),
     )
     .await;
     assert!(world.published().is_empty());

@@ -130,7 +130,10 @@ async fn every_kind_of_check_and_action_links_to_its_console_page() {
         .await,
     );
     // A failed deployment: known-good, rollback.
-    world.scenario("bad-deploy", json!({}));
+    world.scenario(
+        "bad-deploy",
+        json!({"deployment": "ecs-svc/4815162342108157000"}),
+    );
     reports.push(
         go(
             &world,
@@ -242,7 +245,10 @@ async fn commands_for_the_human_are_complete_with_region_and_configured_names() 
         &custom,
     )
     .await;
-    world.scenario("bad-deploy", json!({}));
+    world.scenario(
+        "bad-deploy",
+        json!({"deployment": "ecs-svc/4815162342108157000"}),
+    );
     let rollback = go(
         &world,
         Function::DeploymentWatch,

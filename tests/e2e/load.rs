@@ -94,7 +94,13 @@ async fn a_hundred_concurrent_deliveries_of_one_change_act_once() {
     );
 
     // Every run was reported and every decision is in the ledger, readable.
-    assert_eq!(world.published().len(), 100);
+    // (A Publish the SDK retried after a timeout is delivered twice: never more copies than calls.)
+    let delivered = world.published().len();
+    let attempts = world.calls("Publish");
+    assert!(
+        (100..=attempts).contains(&delivered),
+        "{delivered} reports delivered from {attempts} Publish calls"
+    );
     let decisions: Vec<(String, String)> = world
         .ledger()
         .into_iter()
@@ -221,10 +227,26 @@ async fn a_burst_of_a_thousand_unrelated_events_hides_one_real_change() {
         }
     }
     assert_eq!(world.calls("UpdateService"), 1, "{mutating:?}");
-    assert_eq!(
-        mutating.get("Publish"),
-        Some(&(UNRELATED + REAL)),
-        "{mutating:?}"
+    // Every event's report reached the topic. The SDK retries a Publish whose answer timed out on
+    // a saturated machine, and SNS delivers such a message twice: extra copies are allowed only as
+    // many as there were extra attempts.
+    let attempts = mutating.get("Publish").copied().unwrap_or(0);
+    let delivered = world.published();
+    let mut per_event: BTreeMap<String, usize> = BTreeMap::new();
+    for p in &delivered {
+        let id = p.report["trigger"]["id"]
+            .as_str()
+            .unwrap_or("?")
+            .to_string();
+        *per_event.entry(id).or_insert(0) += 1;
+    }
+    assert_eq!(per_event.len(), UNRELATED + REAL, "one report per event");
+    assert!(attempts >= UNRELATED + REAL, "{mutating:?}");
+    assert!(
+        delivered.len() - (UNRELATED + REAL) <= attempts - (UNRELATED + REAL),
+        "{} messages for {} events from {attempts} Publish calls",
+        delivered.len(),
+        UNRELATED + REAL
     );
     let allowed = ["Publish", "UpdateService", "PutObject"];
     assert!(
@@ -249,8 +271,6 @@ async fn a_burst_of_a_thousand_unrelated_events_hides_one_real_change() {
         .filter(|(k, _)| k.contains("/decisions/"))
         .count();
     assert_eq!(decisions, REAL, "decision records");
-    // (Reading the 1,010 reports back through SQS would take the emulator longer than the runs
-    // themselves; the Publish count above is what SNS accepted.)
     println!(
         "load: {} events ({UNRELATED} unrelated + {REAL} real), {IN_FLIGHT} in flight, in {took:.2?} ({:.0} events/s): {all_counts:?}; \
          mutations {mutating:?}; {} ledger objects",

@@ -3,6 +3,7 @@
 
 mod alarm_gap;
 mod cli;
+mod crash_matrix;
 mod fault_sweep;
 mod freshness;
 mod incident;

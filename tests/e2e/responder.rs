@@ -1,7 +1,7 @@
 //! The alarm responder: triage, playbooks A and B, guarded redeploys, against the emulator.
 
 use autoheal::run::{self, Function, RunOptions};
-use autoheal_tests::{check, sample_event, World};
+use autoheal_tests::{check, sample_event, World, SENTINEL_CLIENT_ID, SENTINEL_TOKEN};
 use serde_json::{json, Value};
 
 const STALLED: &str = "ViewerAtlas-Collector-Snapshot-Stalled";
@@ -304,4 +304,109 @@ async fn fixes_that_do_not_hold_stop_the_automation_for_that_target() {
         "the history is attached: {reason}"
     );
     assert_eq!(world.calls("UpdateService"), 2);
+}
+
+/// No `Saved:` line for a while, but the collector is logging: a healthy collector can go hours
+/// without saving (one snapshot per channel per UTC day). That is not the hang the runbook
+/// describes (a silent log), so there is no restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_active_collector_without_saved_lines_is_not_restarted() {
+    let world = World::healthy();
+    world.scenario("collector-stalled", json!({"minutes": 90}));
+    world.scenario(
+        "collector-log",
+        json!({"lines": [
+            "2026-12-03 10:00:00,001 - __main__ - INFO - Starting data collection cycle...",
+            "2026-12-03 10:00:05,001 - get_viewers - INFO - [xqc] already collected today, skipped",
+            "2026-12-03 10:00:06,001 - __main__ - INFO - ✓ Collection cycle complete",
+        ]}),
+    );
+    world.scenario("alarm", json!({"alarm": STALLED}));
+    let r = respond(
+        &world,
+        &sample_event("alarm-eventbridge-snapshot-stalled.json"),
+    )
+    .await;
+    assert_eq!(r["outcome"], "escalated", "{r:#}");
+    assert!(
+        r["reason"].as_str().unwrap().contains("daily dedup"),
+        "{r:#}"
+    );
+    assert_eq!(world.calls("UpdateService"), 0);
+}
+
+/// A release 20 minutes ago, and the collector's log says S3 denies its writes: the IAM finding
+/// is the cause; rolling back would not change the task role.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_denied_outranks_a_recent_release() {
+    let world = World::healthy();
+    world.scenario("collector-stalled", json!({}));
+    world.scenario("s3-denied", json!({}));
+    world.scenario("recent-deploy", json!({"minutes": 20}));
+    world.scenario("alarm", json!({"alarm": STALLED}));
+    let r = respond(
+        &world,
+        &sample_event("alarm-eventbridge-snapshot-stalled.json"),
+    )
+    .await;
+    assert_eq!(r["outcome"], "escalated", "{r:#}");
+    assert_ne!(r["playbook"], "rollback", "{r:#}");
+    assert!(
+        r["reason"].as_str().unwrap().contains("cannot write to S3"),
+        "{r:#}"
+    );
+    assert_eq!(world.calls("UpdateService"), 0);
+}
+
+/// Autoheal's own forced redeploy (after a token rotation) started minutes before the alarm: it is
+/// not a release, so the alarm is not handed to the rollback.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn autoheals_own_redeploy_is_not_a_release() {
+    let world = World::healthy();
+    world.scenario("rotate-secret", json!({}));
+    let deps = world.deps().await;
+    let rotated = run::handle(
+        &deps,
+        Function::RotationRedeploy,
+        &sample_event("secret-update-oauth-token.json"),
+        RunOptions::default(),
+    )
+    .await
+    .expect("rotation");
+    assert_eq!(rotated.outcome.name(), "remediated");
+    world.scenario("collector-stalled", json!({"minutes": 90}));
+    world.scenario("alarm", json!({"alarm": STALLED}));
+    let r = respond(
+        &world,
+        &sample_event("alarm-eventbridge-snapshot-stalled.json"),
+    )
+    .await;
+    assert_ne!(r["playbook"], "rollback", "{r:#}");
+    assert!(
+        !r["reason"].as_str().unwrap().contains("deploy-related"),
+        "{r:#}"
+    );
+}
+
+/// A collector log line that carries a secret value (a debug print, an error echoing its input):
+/// the report shows the line with the value blanked out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secret_values_in_log_lines_are_redacted_in_every_sample() {
+    let world = World::healthy();
+    world.scenario("collector-stalled", json!({}));
+    world.scenario(
+        "collector-log",
+        json!({"lines": [
+            format!("2026-12-03 10:20:01,123 - get_viewers - ERROR - [xqc] Auth failed. Check TWITCH_OAUTH_TOKEN (sent {SENTINEL_TOKEN} with client {SENTINEL_CLIENT_ID})"),
+        ]}),
+    );
+    world.scenario("alarm", json!({"alarm": STALLED}));
+    let r = respond(
+        &world,
+        &sample_event("alarm-eventbridge-snapshot-stalled.json"),
+    )
+    .await;
+    let text = r.to_string();
+    assert!(text.contains("[REDACTED]"), "{r:#}");
+    assert!(!text.contains(SENTINEL_TOKEN) && !text.contains(SENTINEL_CLIENT_ID));
 }

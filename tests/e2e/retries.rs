@@ -2,21 +2,31 @@
 //! race a ledger that is slow or down. The guard must act once, recognise its own writes, and never
 //! tell a human to redo what another delivery already did.
 
-use autoheal::run::{self, Function, RunOptions};
+use autoheal::run::{self, Function, RunError, RunOptions};
 use autoheal_tests::{sample_event, World};
 use serde_json::{json, Value};
 
-async fn rotation(world: &World) -> Value {
+/// The rotation function's run, and whether it asked to be delivered again (nothing final was
+/// decided; its report went out all the same).
+async fn rotation_run(world: &World) -> (Value, bool) {
     let deps = world.deps().await;
-    let r = run::handle(
+    let (r, retry) = match run::handle(
         &deps,
         Function::RotationRedeploy,
         &sample_event("secret-update-oauth-token.json"),
         RunOptions::default(),
     )
     .await
-    .expect("run");
-    serde_json::to_value(r).expect("report")
+    {
+        Ok(r) => (r, false),
+        Err(RunError::Retry { report }) => (*report, true),
+        Err(e) => panic!("run: {e}"),
+    };
+    (serde_json::to_value(r).expect("report"), retry)
+}
+
+async fn rotation(world: &World) -> Value {
+    rotation_run(world).await.0
 }
 
 fn faults(world: &World, ops: Value) {
@@ -82,8 +92,12 @@ async fn an_unreachable_ledger_means_no_action_and_a_report_that_says_so() {
             "GetObject": {"path": "/claims/", "code": "InternalError", "status": 500},
         }),
     );
-    let r = rotation(&world).await;
+    let (r, retry) = rotation_run(&world).await;
     assert_eq!(r["outcome"], "failed", "{r:#}");
+    assert!(
+        retry,
+        "nothing final was decided: the run asks Lambda to deliver the event again"
+    );
     assert_eq!(world.calls("UpdateService"), 0);
     let text = r.to_string();
     assert!(text.contains("nothing was changed"), "{r:#}");
@@ -101,8 +115,9 @@ async fn a_ledger_failure_after_the_deployment_still_reports_remediated() {
     world.scenario("rotate-secret", json!({}));
     faults(
         &world,
-        // The claim and the history reservation land; everything written after the call fails.
-        json!({"PutObject": {"path": "/autoheal/", "skip": 2, "code": "InternalError", "status": 500}}),
+        // The claim, the event's note of it and the slot reservation land; every write after the
+        // call fails.
+        json!({"PutObject": {"path": "/autoheal/", "skip": 3, "code": "InternalError", "status": 500}}),
     );
     let r = rotation(&world).await;
     assert_eq!(world.calls("UpdateService"), 1);

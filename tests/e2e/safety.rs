@@ -130,14 +130,21 @@ async fn a_cooldown_blocks_a_second_deployment_and_says_until_when() {
     let mut again = update_event();
     again["id"] = json!("another-change");
     let r = handle(&world, &again, &[]).await;
-    assert_eq!(r["outcome"], "ignored", "{r:#}");
+    // A distinct change is still needed: deferred, never dropped.
+    assert_eq!(r["outcome"], "deferred", "{r:#}");
     let reason = r["reason"].as_str().unwrap();
     assert!(
-        reason.contains("cooldown") && reason.contains("next allowed at 20"),
+        reason.contains("cooldown") && reason.contains("deferred until 20"),
         "{reason}"
     );
-    assert_eq!(r["actions"][0]["status"], "skipped");
+    assert_eq!(r["actions"][0]["status"], "deferred");
     assert_eq!(world.calls("UpdateService"), 1);
+    let queue = world
+        .ledger()
+        .into_iter()
+        .find(|(k, _)| k.ends_with("pending/queue.json"))
+        .expect("the pending queue");
+    assert!(queue.1.contains("another-change"), "{}", queue.1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -339,4 +346,95 @@ async fn a_change_to_the_client_id_redeploys_the_collector_too() {
     let r = handle(&world, &ev, &[]).await;
     assert_eq!(r["outcome"], "remediated", "{r:#}");
     assert_eq!(world.calls("UpdateService"), 1);
+}
+
+/// RUNBOOK §5 twice in ten minutes: the token at 10:00 (redeploy), the client id at 10:10. The
+/// second value must reach the collector too: held by the cooldown, then carried out by the first
+/// scheduled run after it ends, exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_held_by_the_cooldown_is_carried_out_by_the_next_scheduled_run() {
+    let world = World::healthy();
+    world.scenario("rotate-secret", json!({}));
+    let first = handle(&world, &update_event(), &[]).await;
+    assert_eq!(first["outcome"], "remediated", "{first:#}");
+    world.scenario(
+        "rotate-secret",
+        json!({"secret": "vieweratlas/twitch/client_id"}),
+    );
+    let mut ev = update_event();
+    ev["id"] = json!("client-id-change");
+    ev["detail"]["requestParameters"]["secretId"] = json!("vieweratlas/twitch/client_id");
+    ev["detail"]["responseElements"] = json!({"aRN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:vieweratlas/twitch/client_id-Qw34Er", "versionId": "v"});
+    let second = handle(&world, &ev, &[]).await;
+    assert_eq!(second["outcome"], "deferred", "{second:#}");
+    assert_eq!(world.calls("UpdateService"), 1);
+
+    let deps = world.deps().await;
+    let schedule = sample_event("schedule-freshness.json");
+    // Before the cooldown ends the scheduled run leaves it waiting.
+    run::handle(
+        &deps,
+        Function::FreshnessCheck,
+        &schedule,
+        RunOptions::default(),
+    )
+    .await
+    .expect("freshness run");
+    assert_eq!(world.calls("UpdateService"), 1);
+    world.published();
+
+    world.age_ledger(31.0);
+    run::handle(
+        &deps,
+        Function::FreshnessCheck,
+        &schedule,
+        RunOptions::default(),
+    )
+    .await
+    .expect("freshness run");
+    assert_eq!(
+        world.calls("UpdateService"),
+        2,
+        "the deferred redeploy was made"
+    );
+    let carried = world
+        .published()
+        .into_iter()
+        .find(|p| p.report["outcome"] == "remediated")
+        .expect("a report of the deferred action");
+    assert_eq!(carried.report["trigger"]["id"], "client-id-change");
+    assert!(carried.report["reason"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("deferred at"));
+
+    // Done is done: later scheduled runs find nothing pending.
+    world.age_ledger(31.0);
+    run::handle(
+        &deps,
+        Function::FreshnessCheck,
+        &schedule,
+        RunOptions::default(),
+    )
+    .await
+    .expect("freshness run");
+    assert_eq!(world.calls("UpdateService"), 2);
+}
+
+/// A rotation's first step (or a put with explicit stages) stages the new version as AWSPENDING:
+/// the tasks' value has not changed, so nothing is redeployed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_version_staged_as_pending_only_is_not_a_new_value() {
+    let world = World::healthy();
+    world.scenario("rotate-secret", json!({"stages": ["AWSPENDING"]}));
+    let mut ev = update_event();
+    ev["detail"]["eventName"] = json!("PutSecretValue");
+    ev["detail"]["requestParameters"]["versionStages"] = json!(["AWSPENDING"]);
+    let r = handle(&world, &ev, &[]).await;
+    assert_eq!(r["outcome"], "ignored", "{r:#}");
+    assert!(
+        r["reason"].as_str().unwrap().contains("AWSPENDING"),
+        "{r:#}"
+    );
+    assert_eq!(world.calls("UpdateService"), 0);
 }

@@ -252,3 +252,39 @@ fn humans_control_schedules_through_the_same_guards() {
     assert_eq!(bad.code, 2);
     assert_eq!(world.calls("DisableRule"), 1);
 }
+
+/// The report of a failed run cannot be published (SNS refuses it), so the run fails and Lambda
+/// delivers the same event twice more. One failed task is one failure: the schedule is not
+/// disabled by redeliveries, and only one manual run is started.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redelivered_failure_counts_once_and_starts_one_manual_run() {
+    let world = World::healthy();
+    log(&world, ANALYSIS, "r1", "analysis-pipeline-failed");
+    let ev = stopped(ANALYSIS, "r1", "events-rule/vieweratlas-analysis-daily");
+    world.emulator.post(
+        "/_world/faults",
+        &json!({"ops": {"Publish": {"code": "InternalError", "status": 500}}}),
+    );
+    let deps = world.deps().await;
+    for _ in 0..3 {
+        let r = run::handle(&deps, Function::TaskWatch, &ev, RunOptions::default()).await;
+        assert!(
+            r.is_err(),
+            "the report could not be published: the run must fail"
+        );
+    }
+    world.emulator.post("/_world/faults", &json!({"ops": {}}));
+    assert_eq!(world.calls("RunTask"), 1);
+    assert_eq!(world.calls("DisableRule"), 0);
+    assert_eq!(
+        world.state()["rules"]["vieweratlas-analysis-daily"]["state"],
+        "ENABLED"
+    );
+    let record = world
+        .ledger()
+        .into_iter()
+        .find(|(k, _)| k.ends_with("schedules/vieweratlas-analysis-daily.json"))
+        .expect("the schedule record");
+    let record: Value = serde_json::from_str(&record.1).unwrap();
+    assert_eq!(record["consecutive_failures"], 1, "{record:#}");
+}

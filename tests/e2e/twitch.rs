@@ -61,7 +61,7 @@ async fn a_rotated_token_twitch_rejects_is_not_rolled_out() {
 async fn a_rotated_token_twitch_accepts_is_rolled_out() {
     let world = World::healthy();
     let new = format!("{SENTINEL_TOKEN}-good");
-    world.scenario("rotate-secret", json!({"value": format!("oauth:{new}")}));
+    world.scenario("rotate-secret", json!({ "value": new }));
     let stub = TwitchStub::start(&[&new]);
     let r = run_with(
         &world,
@@ -75,6 +75,33 @@ async fn a_rotated_token_twitch_accepts_is_rolled_out() {
     assert_eq!(c["status"], "pass");
     assert!(c["detail"].as_str().unwrap().contains("client stubclient"));
     assert_eq!(world.calls("UpdateService"), 1);
+    no_leak(&world, &r);
+}
+
+/// The token is stored as `oauth:<token>` (the IRC spelling): the collector's Helix calls send it
+/// as `Bearer oauth:…` and Twitch rejects them, even though the token itself is valid. The check
+/// says so instead of stripping the prefix and passing, and nothing is rolled out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_stored_with_an_oauth_prefix_is_not_rolled_out() {
+    let world = World::healthy();
+    let new = format!("{SENTINEL_TOKEN}-good");
+    world.scenario("rotate-secret", json!({"value": format!("oauth:{new}")}));
+    let stub = TwitchStub::start(&[&new]);
+    let r = run_with(
+        &world,
+        Function::RotationRedeploy,
+        &sample_event("secret-update-oauth-token.json"),
+        &stub,
+    )
+    .await;
+    assert_eq!(r["outcome"], "escalated", "{r:#}");
+    let c = check(&r, "twitch_token_validation");
+    assert_eq!(c["status"], "fail");
+    assert!(
+        c["detail"].as_str().unwrap().contains("'oauth:' prefix"),
+        "{c}"
+    );
+    assert_eq!(world.calls("UpdateService"), 0);
     no_leak(&world, &r);
 }
 

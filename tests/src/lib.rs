@@ -233,6 +233,12 @@ impl World {
         self.emulator.post("/_world/ecs/service", &body)
     }
 
+    /// Lets `minutes` pass for Autoheal's ledger (cooldowns, leases, deferrals end).
+    pub fn age_ledger(&self, minutes: f64) -> Value {
+        self.emulator
+            .post("/_world/ledger/age", &json!({ "minutes": minutes }))
+    }
+
     /// Everything Autoheal could have changed (services, tasks, rules, alarms, ledger).
     pub fn state(&self) -> Value {
         self.emulator.post("/_world/state", &json!({}))
@@ -309,8 +315,8 @@ impl World {
             .collect()
     }
 
-    /// Runs the `autoheal` CLI against this world with `args` and `stdin`.
-    pub fn cli(&self, args: &[&str], stdin: &str, extra_env: &[(&str, &str)]) -> CliRun {
+    /// Starts the `autoheal` CLI against this world with `args` and `stdin`, without waiting.
+    pub fn cli_spawn(&self, args: &[&str], stdin: &str, extra_env: &[(&str, &str)]) -> Child {
         let bin = bin_dir().join("autoheal");
         assert!(bin.exists(), "{} not built", bin.display());
         let mut cmd = Command::new(bin);
@@ -332,7 +338,15 @@ impl World {
             .expect("stdin")
             .write_all(stdin.as_bytes())
             .expect("write stdin");
-        let out = child.wait_with_output().expect("autoheal output");
+        child
+    }
+
+    /// Runs the `autoheal` CLI against this world with `args` and `stdin`.
+    pub fn cli(&self, args: &[&str], stdin: &str, extra_env: &[(&str, &str)]) -> CliRun {
+        let out = self
+            .cli_spawn(args, stdin, extra_env)
+            .wait_with_output()
+            .expect("autoheal output");
         assert_no_secret("autoheal's stdout", &String::from_utf8_lossy(&out.stdout));
         assert_no_secret(
             "autoheal's stderr (logs)",
@@ -342,6 +356,25 @@ impl World {
             code: out.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// Waits until the emulator holds a call to `op` (a fault with "hold"), and returns it.
+    pub fn wait_for_held(&self, op: &str, timeout: Duration) -> Value {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(e) = self
+                .journal()
+                .into_iter()
+                .find(|e| e["op"] == op && e["held"] == true)
+            {
+                return e;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no {op} call was held within {timeout:?}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
         }
     }
 }

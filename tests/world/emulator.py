@@ -66,8 +66,41 @@ def _s3_backend():
     return s3_backends[DEFAULT_ACCOUNT_ID]["global"]
 
 
+def _deployment(service, spec: dict, now: dt.datetime) -> dict:
+    """One ECS deployment as DescribeServices shows it."""
+    import random
+
+    created = now - dt.timedelta(minutes=float(spec.get("ageMinutes", 0)))
+    state = spec.get("rolloutState", "COMPLETED")
+    # A completed rollout last changed when it completed (a few minutes after it started, or now
+    # for a fresh one); one still going or failed changed just now.
+    if "completedMinutesAgo" in spec:
+        updated = now - dt.timedelta(minutes=float(spec["completedMinutesAgo"]))
+    elif state == "COMPLETED":
+        updated = min(created + dt.timedelta(minutes=3), now)
+    else:
+        updated = now
+    dep_id = spec.get("id") or f"ecs-svc/{random.randint(10**15, 10**16 - 1)}"
+    return {
+        "id": dep_id,
+        "status": spec.get("status", "PRIMARY"),
+        "taskDefinition": spec.get("taskDefinition", service.task_definition),
+        "desiredCount": service.desired_count,
+        "pendingCount": service.pending_count,
+        "runningCount": service.running_count,
+        "createdAt": created,
+        "updatedAt": updated,
+        "launchType": "FARGATE",
+        "rolloutState": state,
+        "rolloutStateReason": spec.get("rolloutStateReason", f"ECS deployment {dep_id} {state.lower()}."),
+    }
+
+
 def set_service_state(body: dict) -> dict:
-    """What the ECS scheduler would have done to a service: tasks running, rollout progress, events."""
+    """What the ECS scheduler would have done to a service: tasks running, rollout progress, events.
+
+    `deployments` replaces the service's deployments (each: taskDefinition, status PRIMARY or
+    ACTIVE, rolloutState, ageMinutes, completedMinutesAgo); otherwise the primary one is edited."""
     backend = _ecs_backend()
     cluster = body.get("cluster", world.CLUSTER)
     name = body["service"]
@@ -78,6 +111,8 @@ def set_service_state(body: dict) -> dict:
         service.running_count = int(body["runningCount"])
         service.pending_count = max(service.desired_count - service.running_count, 0)
     now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    if "deployments" in body:
+        service.deployments = [_deployment(service, d, now) for d in body["deployments"]]
     primary = service.deployments[0] if service.deployments else None
     if primary is not None:
         primary["runningCount"] = service.running_count
@@ -88,11 +123,12 @@ def set_service_state(body: dict) -> dict:
             primary["rolloutStateReason"] = body.get(
                 "rolloutStateReason", f"ECS deployment {primary['id']} {body['rolloutState'].lower()}."
             )
+            primary["updatedAt"] = now
         if "deploymentAgeMinutes" in body:
             primary["createdAt"] = now - dt.timedelta(minutes=float(body["deploymentAgeMinutes"]))
+            primary["updatedAt"] = min(primary["createdAt"] + dt.timedelta(minutes=3), now)
         if "failedTasks" in body:
             primary["failedTasks"] = int(body["failedTasks"])
-        primary["updatedAt"] = now
     if "events" in body:
         service.events = [
             {
@@ -102,7 +138,27 @@ def set_service_state(body: dict) -> dict:
             }
             for i, e in enumerate(body["events"])
         ]
-    return {"service": name, "runningCount": service.running_count}
+    return {"service": name, "runningCount": service.running_count,
+            "deployments": [d["id"] for d in service.deployments]}
+
+
+def roll_out(environ) -> None:
+    """After an UpdateService: what ECS's scheduler does, instantly. moto keeps the old deployment
+    (and its task definition) and starts nothing; ECS starts a new primary deployment of the
+    service's (new) revision. The world has no scheduler, so the rollout completes at once."""
+    try:
+        req = json.loads(environ.get("_body") or b"{}")
+    except ValueError:
+        return None
+    backend = _ecs_backend()
+    cluster = (req.get("cluster") or "default").rsplit("/", 1)[-1]
+    name = (req.get("service") or "").rsplit("/", 1)[-1]
+    service = backend.services.get(f"{cluster}:{name}")
+    if service is None:
+        return None
+    now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    service.deployments = [_deployment(service, {"completedMinutesAgo": 0}, now)]
+    return service.deployments
 
 
 def age_objects(body: dict) -> dict:
@@ -170,8 +226,12 @@ def conditional_write_lock(path: str) -> threading.Lock:
 # - "skip": let the first N matching requests through untouched (a fault that starts mid-run);
 # - "times": only the first N matching requests (a glitch the SDK's own retry then gets past);
 # - "apply": the request is carried out first and only its answer is replaced by the error, the
-#   way a write that landed looks to a client whose response was lost (timeout, reset, 5xx).
+#   way a write that landed looks to a client whose response was lost (timeout, reset, 5xx);
+# - "hold": the answer is held back (after carrying the request out, with "apply") until the
+#   faults are next set: the caller hangs at that await, and a test can kill it there, the way
+#   Lambda stops an invocation at its timeout. The journal marks the entry "held".
 FAULTS: dict = {}
+RELEASE = threading.Event()
 
 
 def take_fault(entry: dict) -> dict | None:
@@ -190,9 +250,13 @@ def take_fault(entry: dict) -> dict | None:
 
 
 def set_faults(body: dict) -> dict:
+    global RELEASE
     with JOURNAL_LOCK:
         FAULTS.clear()
         FAULTS.update(body.get("ops", {}))
+        # Every held request is let go (its caller is gone or may now go on).
+        RELEASE.set()
+        RELEASE = threading.Event()
     return {"faults": sorted(FAULTS)}
 
 
@@ -242,7 +306,51 @@ def age_secrets(body: dict) -> dict:
     return {"aged": n}
 
 
+# Epoch-second (and -millisecond) fields of Autoheal's ledger records: what "time passing" moves.
+LEDGER_TIMES = {"at", "claimed_at", "lease_until", "not_before", "deferred_at", "recorded_at",
+                "opened_at", "last_failure_at", "last_success_at"}
+
+
+def age_ledger(body: dict) -> dict:
+    """Let `minutes` pass for Autoheal's ledger: every time it recorded moves back (cooldowns,
+    leases and deferrals end as they would). No API can do this; the product never calls it."""
+    from moto.s3.models import s3_backends
+
+    delta = int(float(body["minutes"]) * 60)
+    bucket = s3_backends[DEFAULT_ACCOUNT_ID]["global"].get_bucket(body.get("bucket", world.BUCKET))
+    prefix = body.get("prefix", "autoheal/")
+
+    def shift(v, key=None):
+        if isinstance(v, dict):
+            return {k: shift(x, k) for k, x in v.items()}
+        if isinstance(v, list):
+            return [shift(x, key) for x in v]
+        if key in LEDGER_TIMES and isinstance(v, int) and v > 0:
+            return v - delta
+        if key == "at_ms" and isinstance(v, int):
+            return v - delta * 1000
+        if key == "relapses" and isinstance(v, int):
+            return v - delta
+        return v
+
+    n = 0
+    for name in [k for k in list(bucket.keys.keys()) if k.startswith(prefix)]:
+        key = bucket.keys[name]
+        try:
+            doc = json.loads(key.value)
+        except ValueError:
+            continue
+        key.value = json.dumps(shift(doc), indent=2).encode()
+        key._etag = None  # a changed object has a new ETag, as in S3
+        # ... and no stale checksum of the old content (readers verify it).
+        key.checksum_algorithm = None
+        key.checksum_value = None
+        n += 1
+    return {"aged": n}
+
+
 ROUTES = {
+    "/_world/ledger/age": lambda url, body: age_ledger(body),
     "/_world/secrets/age": lambda url, body: age_secrets(body),
     "/_world/journal": lambda url, body: journal(body),
     "/_world/faults": lambda url, body: set_faults(body),
@@ -276,9 +384,36 @@ class ControlPlane:
             with conditional_write_lock(environ.get("PATH_INFO", "")):
                 # Drain the response inside the lock: the write happens while it is produced.
                 return list(self.app(environ, start_response))
+        if environ.get("HTTP_X_AMZ_TARGET", "").endswith(".UpdateService"):
+            return self.update_service(environ, start_response)
         if discard:
             return list(self.app(environ, start_response))
         return self.app(environ, start_response)
+
+    def update_service(self, environ, start_response):
+        """moto's UpdateService, then ECS's rollout (`roll_out`), answered with the deployments
+        as they now are."""
+        seen = {}
+
+        def capture(status, headers, exc_info=None):
+            seen["status"], seen["headers"] = status, headers
+            return lambda *_: None
+
+        raw = b"".join(self.app(environ, capture))
+        deployments = roll_out(environ)
+        try:
+            data = json.loads(raw)
+            if deployments is not None and "service" in data:
+                data["service"]["deployments"] = [
+                    {k: (v.replace(tzinfo=dt.timezone.utc).timestamp() if isinstance(v, dt.datetime) else v)
+                     for k, v in d.items()} for d in deployments]
+                raw = json.dumps(data).encode()
+        except ValueError:
+            pass
+        headers = [(k, v) for k, v in seen.get("headers", []) if k.lower() != "content-length"]
+        headers.append(("Content-Length", str(len(raw))))
+        start_response(seen.get("status", "200 OK"), headers)
+        return [raw]
 
     def __call__(self, environ, start_response):
         path = environ.get("PATH_INFO", "")
@@ -299,6 +434,11 @@ class ControlPlane:
                 if fault is not None:
                     if fault.get("apply"):
                         self.forward(environ)
+                    if fault.get("hold"):
+                        with JOURNAL_LOCK:
+                            entry["held"] = True
+                            release = RELEASE
+                        release.wait(timeout=float(fault.get("hold_seconds", 120)))
                     return fault_response(entry, fault.get("code", "InternalFailure"), int(fault.get("status", 500)))(
                         environ, start_response)
             return self.forward(environ, start_response)

@@ -146,7 +146,7 @@ def task_def(family: str, container: str, cpu: str, mem: str, image_repo: str, t
     )
 
 
-def register_all(ecs, tag: str) -> dict:
+def register_all(ecs, tag: str, families=None) -> dict:
     arns = {}
     for args in (
         (COLLECTOR, "collector", "256", "512", "vieweratlas-collector", tag, None, True),
@@ -155,6 +155,8 @@ def register_all(ecs, tag: str) -> dict:
         (VOD, "vod-collector", "512", "1024", "vieweratlas-vod", tag,
          ["python", "-u", "main.py", "preprocess_vods", "config.yaml"], True),
     ):
+        if families is not None and args[0] not in families:
+            continue
         td = ecs.register_task_definition(**task_def(*args))["taskDefinition"]
         arns[args[0]] = td["taskDefinitionArn"]
     return arns
@@ -374,17 +376,48 @@ def scenario(url: str, name: str, args: dict) -> dict:
     if name == "recent-deploy":
         return emulator.set_service_state({"service": COLLECTOR, "deploymentAgeMinutes": float(args.get("minutes", 20))})
     if name == "bad-deploy":
-        # A release whose tasks fail to start: new revision, ECS's circuit breaker reports FAILED.
+        # A release whose tasks fail to start: the new revision's deployment FAILED (the circuit
+        # breaker stopped it without rolling back); the old one still has its tasks.
+        old = _collector_td(c)
         arns = register_all(c["ecs"], args.get("tag", "badc0de"))
         c["ecs"].update_service(cluster=CLUSTER, service=COLLECTOR, taskDefinition=arns[COLLECTOR])
-        emulator.set_service_state({"service": COLLECTOR, "runningCount": 0, "rolloutState": "FAILED",
-                                    "rolloutStateReason": "ECS deployment circuit breaker: tasks failed to start."})
-        return {"task_definitions": arns}
+        state = emulator.set_service_state({"service": COLLECTOR, "runningCount": 0, "deployments": [
+            {"taskDefinition": arns[COLLECTOR], "status": "PRIMARY", "rolloutState": "FAILED", "ageMinutes": 12,
+             "rolloutStateReason": "ECS deployment circuit breaker: tasks failed to start.",
+             "id": args.get("deployment")},
+            {"taskDefinition": old, "status": "ACTIVE", "rolloutState": "COMPLETED", "ageMinutes": 2 * 24 * 60}]})
+        return {"task_definitions": arns, "deployment": state["deployments"][0]}
     if name == "circuit-breaker-rolling-back":
+        # The circuit breaker is rolling a failed release back: a new primary deployment of the old
+        # revision is in progress, the failed one is still listed.
+        old = _collector_td(c)
         arns = register_all(c["ecs"], "badc0de")
-        emulator.set_service_state({"service": COLLECTOR, "rolloutState": "IN_PROGRESS",
-                                    "rolloutStateReason": "ECS deployment circuit breaker: rolling back to the previous deployment."})
+        emulator.set_service_state({"service": COLLECTOR, "deployments": [
+            {"taskDefinition": old, "status": "PRIMARY", "rolloutState": "IN_PROGRESS", "ageMinutes": 1,
+             "rolloutStateReason": "ECS deployment circuit breaker: rolling back to the previous deployment."},
+            {"taskDefinition": arns[COLLECTOR], "status": "ACTIVE", "rolloutState": "FAILED", "ageMinutes": 10}]})
         return {"task_definitions": arns}
+    if name == "rollout":
+        # A release rolling out: its deployment is primary and `state` (IN_PROGRESS by default);
+        # the previous revision's tasks are still running and writing.
+        old = _collector_td(c)
+        arns = register_all(c["ecs"], args.get("tag", "8f8f8f8"), families=[COLLECTOR])
+        c["ecs"].update_service(cluster=CLUSTER, service=COLLECTOR, taskDefinition=arns[COLLECTOR])
+        emulator.set_service_state({"service": COLLECTOR, "runningCount": 1, "deployments": [
+            {"taskDefinition": arns[COLLECTOR], "status": "PRIMARY",
+             "rolloutState": args.get("state", "IN_PROGRESS"), "ageMinutes": float(args.get("minutes", 4))},
+            {"taskDefinition": old, "status": "ACTIVE", "rolloutState": "COMPLETED", "ageMinutes": 2 * 24 * 60}]})
+        return {"task_definitions": arns}
+    if name == "rollout-done":
+        # The release's rollout completed `minutes` ago and it is now the only deployment.
+        emulator.set_service_state({"service": COLLECTOR, "runningCount": 1, "deployments": [
+            {"status": "PRIMARY", "rolloutState": "COMPLETED", "ageMinutes": float(args.get("minutes", 60)) + 5,
+             "completedMinutesAgo": float(args.get("minutes", 60))}]})
+        return {"completed_minutes_ago": float(args.get("minutes", 60))}
+    if name == "alarm-deleted":
+        # Someone deleted one alarm by mistake.
+        c["cloudwatch"].delete_alarms(AlarmNames=[args.get("alarm", "ViewerAtlas-Collector-Snapshot-Stalled")])
+        return {"deleted": 1}
     if name == "alarm-tamper":
         # Someone deleted one alarm and raised another's threshold by hand.
         c["cloudwatch"].delete_alarms(AlarmNames=["ViewerAtlas-Collector-Snapshot-Stalled"])
@@ -416,9 +449,14 @@ def scenario(url: str, name: str, args: dict) -> dict:
         # What an operator's `aws secretsmanager put-secret-value` does: a new AWSCURRENT version.
         secret = args.get("secret", OAUTH_SECRET)
         value = args.get("value", SENTINEL_TOKEN + "-v2")
-        out = c["secretsmanager"].put_secret_value(SecretId=secret, SecretString=value)
+        extra = {"VersionStages": args["stages"]} if "stages" in args else {}
+        out = c["secretsmanager"].put_secret_value(SecretId=secret, SecretString=value, **extra)
         return {"version": out["VersionId"], "arn": out["ARN"]}
     raise KeyError(f"unknown scenario {name!r}")
+
+
+def _collector_td(c) -> str:
+    return c["ecs"].describe_services(cluster=CLUSTER, services=[COLLECTOR])["services"][0]["taskDefinition"]
 
 
 def _collector_lines(c, messages, minutes_ago: float = 2) -> None:

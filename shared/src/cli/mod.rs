@@ -12,7 +12,7 @@ use std::process::ExitCode;
 
 use crate::aws::{Aws, CredentialSource};
 use crate::config::Config;
-use crate::deps::Deps;
+use crate::deps::{Deps, Invocation};
 use crate::intake;
 use crate::report::{Outcome, Playbook, Report};
 use crate::run::{self, Function, RunError, RunOptions};
@@ -48,7 +48,7 @@ OPTIONS:
               intended actions appear with status `planned` (AUTOHEAL_DRY_RUN=true does the same)
   --text      print the report as the on-call engineer reads it, instead of JSON
   --force --reason TEXT
-              (rollback, schedules, run) pass a cooldown or the daily cap; never the idempotency
+              (rollback, schedules, run, approve) pass a cooldown or the daily cap; never the idempotency
               claim or the live re-check. The ledger records who (AUTOHEAL_OPERATOR, else $USER)
               and why
 
@@ -253,6 +253,13 @@ async fn finish_and_print(deps: &Deps, report: Report, dry_run: bool, text: bool
             print_report(&report, text);
             fail(1, source)
         }
+        Err(RunError::Retry { report }) => {
+            print_report(&report, text);
+            fail(
+                1,
+                "nothing final was decided; run the command again to retry",
+            )
+        }
         Err(e) => fail(1, e),
     }
 }
@@ -273,7 +280,10 @@ fn handle(a: Args) -> ExitCode {
     with_deps(
         |_| Ok(()),
         |deps| async move {
-            let opts = RunOptions { dry_run: a.dry_run };
+            let opts = RunOptions {
+                dry_run: a.dry_run,
+                deadline: None,
+            };
             match run::handle(&deps, Function::Any, &event, opts).await {
                 Ok(report) => {
                     print_report(&report, a.text);
@@ -282,6 +292,13 @@ fn handle(a: Args) -> ExitCode {
                 Err(RunError::Publish { report, source }) => {
                     print_report(&report, a.text);
                     fail(1, source)
+                }
+                Err(RunError::Retry { report }) => {
+                    print_report(&report, a.text);
+                    fail(
+                        1,
+                        "nothing final was decided; deliver the event again to retry",
+                    )
                 }
                 Err(e) if e.is_invalid_input() => fail(2, e),
                 Err(e) => fail(1, e),
@@ -359,8 +376,15 @@ fn decisions(rest: &[String]) -> ExitCode {
                     println!("{}", serde_json::to_string(d).unwrap_or_default());
                 } else {
                     println!(
-                        "{}  {:<8} {:<22} {:<45} {} [{}] {}",
-                        d.at_text, d.status, d.action, d.target, d.playbook, d.trigger_id, d.reason
+                        "{}  {:<8} {:<22} {:<45} {} [{}] {} (id {})",
+                        d.at_text,
+                        d.status,
+                        d.action,
+                        d.target,
+                        d.playbook,
+                        d.trigger_id,
+                        d.reason,
+                        d.id
                     );
                 }
             }
@@ -411,10 +435,13 @@ fn rollback(rest: &[String], over: operator::Override) -> ExitCode {
                 ),
                 from_alarm: false,
                 operator: Some(operator::operator(&over, None)),
+                alarm: None,
+                deployment: None,
             };
             let dry = dry_run || deps.config.dry_run;
             let start = Report::new(trigger, crate::report::Playbook::Rollback);
-            let report = crate::playbooks::rollback::roll_back(&deps, req, start, dry).await;
+            let inv = Invocation::now(&deps.config, dry);
+            let report = crate::playbooks::rollback::roll_back(&deps, req, start, inv).await;
             finish_and_print(&deps, report, dry, text).await
         },
     )
@@ -481,7 +508,7 @@ fn schedules(rest: &[String], over: operator::Override) -> ExitCode {
             }
             let trigger = manual_trigger("schedules", rules.join(","));
             let dry = dry_run || deps.config.dry_run;
-            let guard = Guard::for_run(&deps, trigger.clone(), dry)
+            let guard = Guard::for_run(&deps, trigger.clone(), Invocation::now(&deps.config, dry))
                 .with_operator(operator::operator(&over, None));
             let start = Report::new(trigger, Playbook::Schedules);
             let report = crate::playbooks::schedules::operator_set(

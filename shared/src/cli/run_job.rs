@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use super::operator::{self, Override};
 use super::{fail, finish_and_print, manual_trigger, with_deps};
+use crate::deps::Invocation;
 use crate::playbooks::manual_run;
 use crate::playbooks::task_failure::Job;
 use crate::report::Report;
@@ -50,7 +51,7 @@ pub fn run_cmd(rest: &[String], over: Override) -> ExitCode {
             let family = job.family(&deps.config).to_string();
             let trigger = manual_trigger("run", family);
             let dry = dry_run || deps.config.dry_run;
-            let guard = Guard::for_run(&deps, trigger.clone(), dry)
+            let guard = Guard::for_run(&deps, trigger.clone(), Invocation::now(&deps.config, dry))
                 .with_operator(operator::operator(&over, None));
             let start = Report::new(trigger, job.playbook());
             let report = manual_run::operator_run(&deps, &guard, job, start).await;

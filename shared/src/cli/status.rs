@@ -16,6 +16,7 @@ use crate::playbooks::schedules::ScheduleRecord;
 use crate::report::conversation::Conversation;
 use crate::safety::ledger::{Decision, LedgerError};
 use crate::safety::pause::{self, Pause, PauseEvent};
+use crate::safety::pending::{self, PendingItem};
 use crate::safety::standing::{self, Standing};
 
 pub const STATUS_HELP: &str = "\
@@ -23,7 +24,8 @@ autoheal status [--json]
 
 What Autoheal holds now, from its ledger: pauses (active and ended), open problems (the
 post-incident checklist, conversations about ongoing problems and when the next reminder is due),
-cooldowns and the daily cap per target with when they end, schedule control, the known-good
+pending (deferred) actions and when they are due, cooldowns, actions in flight and the daily cap per
+target with when they end, schedule control, the known-good
 revision and when it was recorded, and the last 10 decisions. Reads only. Exit 0, or 1 when the
 ledger cannot be read.";
 
@@ -36,6 +38,7 @@ struct Status {
     pause_history: Vec<PauseEvent>,
     incident: Option<Incident>,
     conversations: Vec<Conversation>,
+    pending: Vec<PendingItem>,
     targets: Vec<Standing>,
     schedules: Vec<(String, ScheduleRecord)>,
     known_good: Option<KnownGood>,
@@ -100,6 +103,7 @@ async fn gather(deps: &Deps, now: i64) -> Result<Status, LedgerError> {
         pause_history: pauses.history,
         incident: incident::open(&ledger).await?,
         conversations,
+        pending: pending::load(&ledger).await?.items,
         targets: standing::all(&ledger, cfg, now).await?,
         schedules,
         known_good: read_known_good(&ledger, &cfg.cluster, &cfg.collector_service)
@@ -134,6 +138,8 @@ fn text(s: &Status, deps: &Deps, now: i64) -> String {
     out.extend(pause_lines(s, now));
     out.push(String::new());
     out.extend(problem_lines(s, deps, now));
+    out.push(String::new());
+    out.extend(pending_lines(s, now));
     out.push(String::new());
     out.extend(target_lines(s, now));
     out.push(String::new());
@@ -231,6 +237,26 @@ fn problem_lines(s: &Status, deps: &Deps, now: i64) -> Vec<String> {
     out
 }
 
+fn pending_lines(s: &Status, now: i64) -> Vec<String> {
+    let mut out = vec!["PENDING (DEFERRED) ACTIONS".to_string()];
+    for p in &s.pending {
+        out.push(format!(
+            "  {} {}: not before {}; {} (deferred {}, asked by {} {})",
+            p.spec.kind(),
+            p.spec.target(),
+            when(p.not_before, now),
+            p.reason,
+            rfc3339(p.deferred_at),
+            p.trigger.name,
+            p.trigger.id
+        ));
+    }
+    if s.pending.is_empty() {
+        out.push("  none".into());
+    }
+    out
+}
+
 fn target_lines(s: &Status, now: i64) -> Vec<String> {
     let mut out = vec!["COOLDOWNS AND CAPS".to_string()];
     for t in &s.targets {
@@ -243,6 +269,12 @@ fn target_lines(s: &Status, now: i64) -> Vec<String> {
                 "{} cooling down until {}",
                 c.action,
                 when(c.until, now)
+            ));
+        }
+        if let Some((action, until)) = &t.in_flight {
+            parts.push(format!(
+                "in flight: {action} (its run may act until {})",
+                when(*until, now)
             ));
         }
         if t.loop_stopped {

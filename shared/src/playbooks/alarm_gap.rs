@@ -8,13 +8,14 @@ use aws_sdk_sns::types::Subscription;
 
 use crate::aws::describe_error;
 use crate::deps::Deps;
+use crate::deps::Invocation;
 use crate::probes::alarms::{describe, drift, known_alarms, AlarmSpec};
 use crate::report::{Check, Outcome, Playbook, Report, TriggerRef};
-use crate::safety::guard::{Guard, Intent};
-use crate::safety::mutations::PutAlarm;
+use crate::safety::actions::{ActionSpec, Intent};
+use crate::safety::guard::Guard;
 use crate::safety::settle::settle;
 
-pub async fn check(deps: &Deps, trigger: TriggerRef, dry_run: bool) -> Report {
+pub async fn check(deps: &Deps, trigger: TriggerRef, inv: Invocation) -> Report {
     let cfg = &deps.config;
     let aws = &deps.aws;
     let mut r = Report::new(trigger.clone(), Playbook::AlarmGap);
@@ -78,7 +79,7 @@ pub async fn check(deps: &Deps, trigger: TriggerRef, dry_run: bool) -> Report {
             ),
         );
     }
-    repair(deps, &trigger, repairs, dry_run, &mut r).await;
+    repair(deps, &trigger, repairs, inv, &mut r).await;
     if !pending.is_empty() {
         escalate_pending(&pending, &mut r);
     }
@@ -160,11 +161,11 @@ async fn repair(
     deps: &Deps,
     trigger: &TriggerRef,
     repairs: Vec<AlarmSpec>,
-    dry_run: bool,
+    inv: Invocation,
     r: &mut Report,
 ) {
     let cfg = &deps.config;
-    let guard = Guard::for_run(deps, trigger.clone(), dry_run);
+    let guard = Guard::for_run(deps, trigger.clone(), inv);
     let mut outcomes = Vec::new();
     for spec in repairs {
         let intent = Intent {
@@ -177,12 +178,8 @@ async fn repair(
             evidence: vec![],
             alarm_response: false,
         };
-        let m = PutAlarm {
-            aws: &deps.aws,
-            spec,
-            topic: cfg.topic_arn.clone(),
-        };
-        outcomes.push(guard.act(&intent, &m).await);
+        let spec = ActionSpec::PutMetricAlarm { alarm: spec.name };
+        outcomes.push(guard.act(&intent, &spec).await);
     }
     let gaps = outcomes.len();
     settle(

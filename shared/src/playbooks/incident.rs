@@ -82,7 +82,9 @@ pub async fn note(
     };
     let key = ledger.key("incidents", "open");
     let current = ledger.get::<Incident>(&key).await?;
-    if current.is_none() && !matches!(ev, Evidence::Remediation(_)) {
+    // A closed incident leaves an empty record: that is no incident (and opens none).
+    let open = current.is_some_and(|c| c.value.opened_at != 0);
+    if !open && !matches!(ev, Evidence::Remediation(_)) {
         return Ok(None);
     }
     let mut closed: Option<Incident> = None;

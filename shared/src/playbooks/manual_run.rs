@@ -6,8 +6,8 @@
 use crate::deps::Deps;
 use crate::playbooks::task_failure::Job;
 use crate::report::{Outcome, Report};
-use crate::safety::guard::{Guard, Intent};
-use crate::safety::mutations::ManualRun;
+use crate::safety::actions::{ActionSpec, Intent};
+use crate::safety::guard::Guard;
 use crate::safety::settle::settle;
 
 pub async fn operator_run(deps: &Deps, guard: &Guard<'_>, job: Job, mut r: Report) -> Report {
@@ -22,12 +22,11 @@ pub async fn operator_run(deps: &Deps, guard: &Guard<'_>, job: Job, mut r: Repor
         evidence: vec![],
         alarm_response: false,
     };
-    let m = ManualRun {
-        aws: &deps.aws,
+    let spec = ActionSpec::RunTask {
         rule: rule.to_string(),
         family: family.to_string(),
     };
-    let out = guard.act(&intent, &m).await;
+    let out = guard.act(&intent, &spec).await;
     settle(
         &mut r,
         vec![out],

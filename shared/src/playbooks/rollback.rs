@@ -9,13 +9,14 @@ use serde::{Deserialize, Serialize};
 use aws_sdk_ecs::types::Service;
 
 use crate::deps::Deps;
+use crate::deps::Invocation;
 use crate::intake::DeploymentChange;
 use crate::probes::service::{describe_service, image_of, rollout_quiet, short_td};
 use crate::report::links::{self, autoheal_cli, aws_cli};
 use crate::report::{Check, Outcome, Playbook, Report, TriggerRef};
-use crate::safety::guard::{Guard, Intent, Operator};
+use crate::safety::actions::{ActionSpec, Intent};
+use crate::safety::guard::{Guard, Operator};
 use crate::safety::ledger::Ledger;
-use crate::safety::mutations::PointServiceAt;
 use crate::safety::settle::settle;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -73,13 +74,17 @@ pub struct Request {
     pub from_alarm: bool,
     /// A person asked (`autoheal rollback`): who, why, and whether `--force` was given.
     pub operator: Option<Operator>,
+    /// That alarm, which must still be in ALARM when the rollback is made.
+    pub alarm: Option<String>,
+    /// The failed deployment being undone: acted on only while it is the one the service is on.
+    pub deployment: Option<String>,
 }
 
 pub async fn handle_deployment(
     deps: &Deps,
     d: &DeploymentChange,
     trigger: TriggerRef,
-    dry_run: bool,
+    inv: Invocation,
 ) -> Report {
     let cfg = &deps.config;
     let cluster_ok = d.cluster.as_deref().is_none_or(|c| c == cfg.cluster);
@@ -122,6 +127,8 @@ pub async fn handle_deployment(
         ),
         from_alarm: false,
         operator: None,
+        alarm: None,
+        deployment: d.deployment_id.clone(),
         why: format!(
             "deployment {} of {} failed: {}",
             d.deployment_id.as_deref().unwrap_or("?"),
@@ -129,13 +136,13 @@ pub async fn handle_deployment(
             d.reason.as_deref().unwrap_or("no reason given")
         ),
     };
-    roll_back(deps, req, r, dry_run).await
+    roll_back(deps, req, r, inv).await
 }
 
 /// Rolls `req.service` back through the guard, into `r`.
-pub async fn roll_back(deps: &Deps, req: Request, mut r: Report, dry_run: bool) -> Report {
+pub async fn roll_back(deps: &Deps, req: Request, mut r: Report, inv: Invocation) -> Report {
     r.playbook = Playbook::Rollback;
-    let mut guard = Guard::for_run(deps, r.trigger.clone(), dry_run);
+    let mut guard = Guard::for_run(deps, r.trigger.clone(), inv);
     if let Some(op) = &req.operator {
         guard = guard.with_operator(op.clone());
     }
@@ -149,6 +156,9 @@ pub async fn roll_back(deps: &Deps, req: Request, mut r: Report, dry_run: bool) 
             format!("{rolling}; ECS's own rollback is under way"),
         ));
         return r.concluded(Outcome::Ignored, format!("{}; ECS is already rolling the service ({rolling}); its result is verified by the next deployment event and freshness check", req.why));
+    }
+    if let Some(stale) = stale_event(&svc, &req) {
+        return r.concluded(Outcome::Ignored, stale);
     }
     let Some(target) = rollback_target(deps, &guard, &req, &current, &mut r).await else {
         return r;
@@ -169,18 +179,47 @@ pub async fn roll_back(deps: &Deps, req: Request, mut r: Report, dry_run: bool) 
         evidence: vec![req.why.clone()],
         alarm_response: false,
     };
-    let m = PointServiceAt {
-        aws: &deps.aws,
+    let spec = ActionSpec::UpdateServiceTaskDefinition {
         cluster: deps.config.cluster.clone(),
         service: req.service.clone(),
         task_definition_arn: target.clone(),
+        alarm: req.alarm.clone(),
     };
-    let outcome = guard.act(&intent, &m).await;
+    let outcome = guard.act(&intent, &spec).await;
     settle(&mut r, vec![outcome], &req.why, &deps.config);
     if r.outcome == Outcome::Remediated {
         verify(deps, &req, &mut r).await;
     }
     r
+}
+
+/// A late or replayed deployment event: the failed deployment is not the one the service is on
+/// now (an older one, or one a human or ECS has since replaced). Rolling back then would undo a
+/// newer deployment.
+fn stale_event(svc: &Service, req: &Request) -> Option<String> {
+    let failed = req.deployment.as_deref()?;
+    let primary = svc
+        .deployments()
+        .iter()
+        .find(|d| d.status() == Some("PRIMARY"))
+        .or(svc.deployments().first());
+    let (id, state, td) = (
+        primary.and_then(|d| d.id()).unwrap_or("?"),
+        primary
+            .and_then(|d| d.rollout_state())
+            .map(|s| s.as_str())
+            .unwrap_or("?"),
+        primary
+            .and_then(|d| d.task_definition())
+            .map(short_td)
+            .unwrap_or("?"),
+    );
+    (id != failed).then(|| {
+        format!(
+            "deployment {failed} failed, but {} is now on deployment {id} ({td}, {state}): a late or replayed event; not rolling back",
+            req.service
+        )
+    })
 }
 
 /// The service and the revision (and image) it runs now; `None` when it cannot be described
@@ -234,6 +273,32 @@ async fn rollback_target(
         &known_good_key(guard.ledger(), &cfg.cluster, &req.service),
     );
     match read_known_good(guard.ledger(), &cfg.cluster, &req.service).await {
+        Ok(Some(kg)) if family(&kg.task_definition_arn) != family(current) => {
+            r.checks.push(
+                Check::fail(
+                    "known_good",
+                    format!(
+                        "the recorded known-good {} is not a revision of {}",
+                        short_td(&kg.task_definition_arn),
+                        family(current)
+                    ),
+                )
+                .with_link(record),
+            );
+            r.step(format!(
+                "Check the known-good record ({}) and roll back by hand: {}",
+                autoheal_cli(cfg, "status"),
+                autoheal_cli(
+                    cfg,
+                    &format!("rollback --to <revision of {}>", family(current))
+                )
+            ));
+            r.conclude(
+                Outcome::Escalated,
+                format!("{}; the known-good record names another task-definition family, so Autoheal will not deploy it", req.why),
+            );
+            None
+        }
         Ok(Some(kg)) => {
             r.checks.push(
                 Check::pass(
@@ -317,6 +382,11 @@ async fn verify(deps: &Deps, req: &Request, r: &mut Report) {
         ));
     }
     r.step("The rollout is verified by the next deployment event and freshness check; fix the failed release before deploying it again (deploy.sh rebuilds: check out the known-good commit first)");
+}
+
+/// The task-definition family of a revision ARN or `family:rev`.
+fn family(td: &str) -> &str {
+    short_td(td).split(':').next().unwrap_or_default()
 }
 
 /// `7` or `vieweratlas-collector:7` or a full ARN → the ARN in the same family as `current`.

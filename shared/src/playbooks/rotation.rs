@@ -4,14 +4,15 @@
 use crate::aws::ErrorKind;
 use crate::config::Config;
 use crate::deps::Deps;
+use crate::deps::Invocation;
 use crate::intake::{SecretChange, SecretEventKind};
 use crate::probes::secrets::{current_version, secret_name_matches, services_using};
 use crate::probes::service::describe_service;
 use crate::probes::twitch::{self, TokenCheck};
 use crate::report::links::aws_cli;
 use crate::report::{Check, Outcome, Playbook, Report, TriggerRef};
-use crate::safety::guard::{Guard, Intent};
-use crate::safety::mutations::ForceDeployment;
+use crate::safety::actions::{ActionSpec, Intent};
+use crate::safety::guard::Guard;
 use crate::safety::settle::settle;
 
 enum Kind {
@@ -27,7 +28,17 @@ fn classify(c: &SecretChange, name: &str, cfg: &Config) -> Kind {
             c.event_name
         ));
     }
+    // A version staged only as AWSPENDING (a rotation's first step, or a put with explicit stages)
+    // is not what tasks read: the change comes when it is made AWSCURRENT.
+    let pending_only = c
+        .version_stages
+        .as_ref()
+        .is_some_and(|s| !s.iter().any(|x| x == "AWSCURRENT"));
     match (c.kind, c.event_name.as_str()) {
+        (_, "PutSecretValue") if pending_only => Kind::Ignore(format!(
+            "PutSecretValue staged a new version of {name} as {} only, not AWSCURRENT: the tasks' value did not change",
+            c.version_stages.as_deref().unwrap_or_default().join(", ")
+        )),
         (_, "PutSecretValue" | "RotationSucceeded" | "UpdateSecretVersionStage") => Kind::ValueChanged,
         (_, "UpdateSecret") if c.version_id.is_some() => Kind::ValueChanged,
         (_, "UpdateSecret") => Kind::Ignore(format!("UpdateSecret on {name} changed only metadata (no new version)")),
@@ -53,7 +64,7 @@ pub async fn handle(
     deps: &Deps,
     change: &SecretChange,
     trigger: TriggerRef,
-    dry_run: bool,
+    inv: Invocation,
 ) -> Report {
     let cfg = &deps.config;
     let watched = [&cfg.oauth_secret_id, &cfg.client_id_secret_id];
@@ -94,7 +105,7 @@ pub async fn handle(
     let Some(services) = injecting_services(deps, &name, &mut r).await else {
         return r;
     };
-    let guard = Guard::for_run(deps, trigger, dry_run);
+    let guard = Guard::for_run(deps, trigger, inv);
     redeploy(deps, &guard, change, &name, &change_id, &services, &mut r).await;
     if services.iter().all(|(_, d)| *d == 0) {
         return r.concluded(
@@ -160,7 +171,7 @@ async fn token_accepted(deps: &Deps, name: &str, r: &mut Report) -> bool {
             CHECK,
             "turned off (AUTOHEAL_TWITCH_VALIDATE_URL is empty)",
         )),
-        Some(c @ TokenCheck::Rejected { .. }) => {
+        Some(c @ (TokenCheck::Rejected { .. } | TokenCheck::Unusable(_))) => {
             r.checks.push(Check::fail(CHECK, c.summary()));
             r.step(format!("Put a valid token in {name} (bare token, no 'oauth:' prefix); Autoheal rolls it out when it changes"));
             r.conclude(
@@ -251,13 +262,12 @@ async fn redeploy(
             ],
             alarm_response: false,
         };
-        let m = ForceDeployment {
-            aws: &deps.aws,
+        let spec = ActionSpec::ForceNewDeployment {
             cluster: cfg.cluster.clone(),
             service: svc.clone(),
             alarm: None,
         };
-        outcomes.push(guard.act(&intent, &m).await);
+        outcomes.push(guard.act(&intent, &spec).await);
     }
     if !outcomes.is_empty() {
         settle(r, outcomes, &format!("{name} changed"), cfg);

@@ -12,8 +12,9 @@ use crate::probes::service::short_td;
 use crate::probes::tasks::rule_target;
 use crate::report::links::{self, autoheal_cli};
 use crate::report::{Check, CheckStatus, Outcome, Playbook, Report};
-use crate::safety::guard::{Guard, Guarded, Intent, Verdict};
-use crate::safety::mutations::{SetRule, STARTED_BY};
+use crate::safety::actions::{ActionSpec, Intent};
+use crate::safety::guard::{Guard, Guarded, Verdict};
+use crate::safety::mutations::STARTED_BY;
 use crate::safety::settle::settle;
 
 /// `analysis` or `vod`, the word `autoheal run` takes for the family of `t`.
@@ -36,7 +37,10 @@ pub enum Starter {
 impl Starter {
     pub fn of(t: &TaskChange) -> Self {
         match t.started_by.as_deref() {
-            Some(STARTED_BY) => Starter::Autoheal,
+            // Autoheal's runs carry `autoheal-<claim tag>` (and older ones plain `autoheal`).
+            Some(s) if s == STARTED_BY || s.starts_with(&format!("{STARTED_BY}-")) => {
+                Starter::Autoheal
+            }
             Some(s) if s.starts_with("events-rule/") => Starter::Schedule,
             _ => Starter::Other,
         }
@@ -65,7 +69,13 @@ pub struct ScheduleRecord {
     /// Autoheal disabled the rule; only then does it re-enable it by itself.
     #[serde(default)]
     pub disabled_by_autoheal: bool,
+    /// The failed tasks already counted (the latest few): a redelivered event counts once.
+    #[serde(default)]
+    pub counted: Vec<String>,
 }
+
+/// How many counted task ARNs a record keeps: far more than deliveries of one event can span.
+const COUNTED_KEPT: usize = 20;
 
 fn schedule_key(guard: &Guard<'_>, rule: &str) -> String {
     guard.ledger().key("schedules", rule)
@@ -99,7 +109,7 @@ pub async fn after_success(
         evidence: vec![line.to_string()],
         alarm_response: false,
     };
-    let out = set_rule(deps, guard, &intent, rule, true).await;
+    let out = set_rule(guard, &intent, rule, true).await;
     settle(
         &mut r,
         vec![out],
@@ -117,10 +127,14 @@ pub async fn after_success(
 pub async fn count_failure(guard: &Guard<'_>, failed: &FailedRun<'_>, r: &mut Report) -> u32 {
     let limit = guard.config().schedule_max_failures;
     let now = now_epoch();
+    let task = &failed.task.task_arn;
     let record = update_record(guard, &schedule_key(guard, failed.rule), r, |rec| {
-        if failed.starter == Starter::Schedule {
+        if failed.starter == Starter::Schedule && !rec.counted.contains(task) {
             rec.consecutive_failures += 1;
             rec.last_failure_at = Some(now);
+            rec.counted.push(task.clone());
+            let excess = rec.counted.len().saturating_sub(COUNTED_KEPT);
+            rec.counted.drain(..excess);
         }
     })
     .await;
@@ -157,7 +171,7 @@ pub async fn disable_failing(
         evidence: vec![failed.line.to_string()],
         alarm_response: false,
     };
-    let out = set_rule(deps, guard, &intent, rule, false).await;
+    let out = set_rule(guard, &intent, rule, false).await;
     let disabled = matches!(out.verdict, Verdict::Done { .. });
     settle(&mut r, vec![out], failed.what, &deps.config);
     if disabled {
@@ -176,19 +190,14 @@ pub async fn disable_failing(
     r
 }
 
-async fn set_rule(
-    deps: &Deps,
-    guard: &Guard<'_>,
-    intent: &Intent,
-    rule: &str,
-    enable: bool,
-) -> Guarded {
-    let m = SetRule {
-        aws: &deps.aws,
-        rule: rule.to_string(),
-        enable,
+async fn set_rule(guard: &Guard<'_>, intent: &Intent, rule: &str, enable: bool) -> Guarded {
+    let rule = rule.to_string();
+    let spec = if enable {
+        ActionSpec::EnableRule { rule }
+    } else {
+        ActionSpec::DisableRule { rule }
     };
-    guard.act(intent, &m).await
+    guard.act(intent, &spec).await
 }
 
 /// `autoheal schedules disable|enable`: an operator's request, through the same guard.
@@ -209,7 +218,7 @@ pub async fn operator_set(
             evidence: vec![],
             alarm_response: false,
         };
-        outcomes.push(set_rule(deps, guard, &intent, rule, enable).await);
+        outcomes.push(set_rule(guard, &intent, rule, enable).await);
     }
     let what = format!("operator asked to {verb} {}", rules.join(", "));
     settle(&mut r, outcomes, &what, &deps.config);

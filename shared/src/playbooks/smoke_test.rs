@@ -4,7 +4,7 @@
 
 use crate::clock::{now_epoch, rfc3339};
 use crate::config::Config;
-use crate::deps::Deps;
+use crate::deps::{Deps, Invocation};
 use crate::playbooks::rollback::{known_good_key, record_known_good, KnownGood};
 use crate::probes::freshness;
 use crate::probes::service::short_td;
@@ -18,19 +18,20 @@ pub async fn on_demand(deps: &Deps) -> Report {
         id: format!("manual-{}", now_epoch()),
         name: "smoke-test".into(),
     };
-    let mut report = scheduled(deps, trigger, true).await;
+    let inv = Invocation::now(&deps.config, true);
+    let mut report = scheduled(deps, trigger, inv).await;
     report.finished_at = rfc3339(now_epoch());
     report
 }
 
 /// The freshness function's scheduled run: check, judge, and record known-good when all passed.
-pub async fn scheduled(deps: &Deps, trigger: TriggerRef, dry_run: bool) -> Report {
+pub async fn scheduled(deps: &Deps, trigger: TriggerRef, inv: Invocation) -> Report {
     let findings = freshness::run(&deps.aws, &deps.config, now_epoch()).await;
     let mut r = Report::new(trigger, Playbook::SmokeTest);
     judge(&findings, &mut r, &deps.config);
     r.applicable_playbooks = findings.applicable_playbooks();
     r.checks = findings.checks.clone();
-    if r.outcome == Outcome::Healthy && !dry_run {
+    if r.outcome == Outcome::Healthy && !inv.dry_run {
         note_known_good(deps, &findings, &mut r).await;
     }
     r
@@ -106,12 +107,26 @@ fn lead_reason(findings: &freshness::Findings, failing: &[&str]) -> String {
     }
 }
 
-/// Everything passed: what runs now is the revision a rollback returns to (RUNBOOK §3).
+/// Everything passed, and the revision has proven itself: it is what a rollback returns to
+/// (RUNBOOK §3). A check that passes during a rollout proves nothing about the new revision (old
+/// tasks may still be the ones writing), so nothing is recorded then.
 async fn note_known_good(deps: &Deps, findings: &freshness::Findings, r: &mut Report) {
     let cfg = &deps.config;
-    let Some(td) = &findings.collector_task_definition else {
+    let Some(facts) = &findings.collector else {
         return;
     };
+    let ledger = deps.ledger();
+    let record = links::ledger_object(
+        cfg,
+        &known_good_key(&ledger, &cfg.cluster, &cfg.collector_service),
+    );
+    let settle = cfg.known_good_settle_minutes as i64 * 60;
+    if let Err(why) = proven(facts, findings.newest_snapshot_at, now_epoch(), settle) {
+        r.checks
+            .push(Check::skipped("known_good_recorded", why).with_link(record));
+        return;
+    }
+    let td = &facts.primary_task_definition;
     let kg = KnownGood {
         service: cfg.collector_service.clone(),
         task_definition_arn: td.clone(),
@@ -119,11 +134,6 @@ async fn note_known_good(deps: &Deps, findings: &freshness::Findings, r: &mut Re
         recorded_at: now_epoch(),
         recorded_by: r.trigger.id.clone(),
     };
-    let ledger = deps.ledger();
-    let record = links::ledger_object(
-        cfg,
-        &known_good_key(&ledger, &cfg.cluster, &cfg.collector_service),
-    );
     match record_known_good(&ledger, &cfg.cluster, &kg).await {
         Ok(true) => r.checks.push(
             Check::pass(
@@ -143,6 +153,42 @@ async fn note_known_good(deps: &Deps, findings: &freshness::Findings, r: &mut Re
     }
 }
 
+/// A revision is proven good when its deployment is COMPLETED, has been the service's only
+/// deployment for the settle period, and snapshots were written after it completed. `Err` says
+/// which of these is not (yet) true.
+pub fn proven(
+    d: &freshness::DeploymentFacts,
+    newest_snapshot_at: Option<i64>,
+    now: i64,
+    settle: i64,
+) -> Result<(), String> {
+    let rev = short_td(&d.primary_task_definition);
+    if d.deployments != 1 || !d.completed || d.task_definition != d.primary_task_definition {
+        return Err(format!(
+            "not recorded: {rev} is not the only completed deployment ({} deployment(s), rollout {})",
+            d.deployments,
+            if d.completed { "completed" } else { "not completed" }
+        ));
+    }
+    let Some(done) = d.changed_at else {
+        return Err(format!("not recorded: when {rev} completed is unknown"));
+    };
+    if now - done < settle {
+        return Err(format!(
+            "not recorded yet: {rev} completed {} ago; it must run alone for {} first",
+            freshness::age_text(now - done),
+            freshness::age_text(settle)
+        ));
+    }
+    match newest_snapshot_at {
+        Some(t) if t > done => Ok(()),
+        _ => Err(format!(
+            "not recorded: no snapshot seen that {rev} wrote after it completed at {}",
+            rfc3339(done)
+        )),
+    }
+}
+
 fn next_step_for(p: Playbook, cfg: &Config) -> String {
     let how = match p {
         Playbook::NoNewSnapshots => format!("collector not producing: check service health and running count, auth/API errors in {}, Twitch secrets, and S3_BUCKET/S3_PREFIX in the task definition", cfg.collector_log_group),
@@ -152,4 +198,43 @@ fn next_step_for(p: Playbook, cfg: &Config) -> String {
         _ => "see the runbook".to_string(),
     };
     format!("{} {}: {how}", p.runbook_section(), p.name())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::probes::freshness::DeploymentFacts;
+
+    fn facts(deployments: usize, completed: bool, changed_at: i64) -> DeploymentFacts {
+        DeploymentFacts {
+            task_definition: "arn:x:task-definition/vieweratlas-collector:8".into(),
+            primary_id: "ecs-svc/8".into(),
+            primary_task_definition: "arn:x:task-definition/vieweratlas-collector:8".into(),
+            completed,
+            changed_at: Some(changed_at),
+            deployments,
+        }
+    }
+
+    #[test]
+    fn a_revision_in_a_rollout_is_never_proven() {
+        // Revision 8 is rolling out while revision 7's tasks still write snapshots.
+        let r = proven(&facts(2, false, 1_000), Some(9_000), 9_000, 1_800);
+        assert!(r.unwrap_err().contains("not the only completed deployment"));
+    }
+
+    #[test]
+    fn a_completed_revision_must_settle_and_write_after_completing() {
+        let settle = 1_800;
+        assert!(proven(&facts(1, true, 1_000), Some(2_000), 2_000, settle)
+            .unwrap_err()
+            .contains("must run alone"));
+        assert!(proven(&facts(1, true, 1_000), Some(900), 3_000, settle)
+            .unwrap_err()
+            .contains("no snapshot"));
+        assert_eq!(
+            proven(&facts(1, true, 1_000), Some(2_900), 3_000, settle),
+            Ok(())
+        );
+    }
 }

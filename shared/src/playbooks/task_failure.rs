@@ -8,15 +8,17 @@
 use crate::clock::now_epoch;
 use crate::config::Config;
 use crate::deps::Deps;
+use crate::deps::Invocation;
 use crate::intake::TaskChange;
 use crate::playbooks::schedules::{self, FailedRun, Starter};
 use crate::probes::freshness;
+use crate::probes::secrets::Redactor;
 use crate::probes::service::short_td;
 use crate::probes::tasks::task_log;
 use crate::report::links;
 use crate::report::{Check, CheckStatus, Outcome, Playbook, Report, TriggerRef};
-use crate::safety::guard::{Guard, Intent};
-use crate::safety::mutations::ManualRun;
+use crate::safety::actions::{ActionSpec, Intent};
+use crate::safety::guard::Guard;
 use crate::safety::settle::settle;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -181,7 +183,7 @@ pub fn judge(
     RunResult::Transient("the log shows neither the success line nor a known failure".into())
 }
 
-pub async fn handle(deps: &Deps, t: &TaskChange, trigger: TriggerRef, dry_run: bool) -> Report {
+pub async fn handle(deps: &Deps, t: &TaskChange, trigger: TriggerRef, inv: Invocation) -> Report {
     let cfg = &deps.config;
     let Some(job) = Job::of(&t.family, cfg) else {
         return Report::new(trigger, Playbook::None).concluded(
@@ -209,7 +211,7 @@ pub async fn handle(deps: &Deps, t: &TaskChange, trigger: TriggerRef, dry_run: b
         return r;
     };
     let result = judge(job, &lines, &exits, t.stopped_reason.as_deref());
-    let guard = Guard::for_run(deps, trigger, dry_run);
+    let guard = Guard::for_run(deps, trigger, inv);
     let rule = job.rule(cfg).to_string();
     let starter = Starter::of(t);
     if let RunResult::Success(line) = &result {
@@ -264,6 +266,8 @@ fn task_link(cfg: &Config, t: &TaskChange) -> String {
 /// The task's log lines and the console link to its stream over the task's lifetime; `None` when
 /// they cannot be read. No evidence, no action: a rerun on an unread log would be a guess, so the
 /// run is escalated.
+/// The lines come back with the Twitch secrets' values blanked out: any of them may end up in the
+/// report. When those values cannot be read, no line is shown at all (one could hold a secret).
 async fn read_log(
     deps: &Deps,
     job: Job,
@@ -271,7 +275,8 @@ async fn read_log(
     r: &mut Report,
 ) -> Option<(Vec<String>, String)> {
     let cfg = &deps.config;
-    match task_log(&deps.aws, t).await {
+    let (log, (redactor, unreadable)) = tokio::join!(task_log(&deps.aws, t), Redactor::read(deps));
+    match log {
         Ok((name, lines)) => {
             let (group, stream) = name.split_once(' ').unwrap_or((&name, ""));
             let now = now_epoch();
@@ -282,7 +287,14 @@ async fn read_log(
                 Check::pass("task_log", format!("{} lines in {name}", lines.len()))
                     .with_link(link.clone()),
             );
-            Some((lines, link))
+            if !unreadable.is_empty() {
+                r.checks.push(Check::error(
+                    "log_lines_withheld",
+                    format!("the secret values to redact the log lines could not be read ({}); the lines are judged but not shown", unreadable.join("; ")),
+                ).with_link(link.clone()));
+                return Some((lines.iter().map(|l| withheld(l)).collect(), link));
+            }
+            Some((lines.iter().map(|l| redactor.redact(l)).collect(), link))
         }
         Err(e) => {
             let group = job.log_group(cfg);
@@ -309,6 +321,35 @@ async fn read_log(
             None
         }
     }
+}
+
+/// A line that cannot be shown: only the signatures the judge needs survive.
+fn withheld(line: &str) -> String {
+    const MARKERS: [&str; 14] = [
+        "No analysis input data found",
+        "No viewer data found",
+        "Graph has no edges",
+        "Pipeline failed",
+        "Community detection failed",
+        "ANALYSIS PIPELINE COMPLETE",
+        "Results saved to s3://",
+        "Error fetching VODs",
+        "TwitchDownloaderCLI not found",
+        "Error loading queue",
+        "Error saving queue",
+        "TwitchDownloaderCLI failed",
+        "Timeout downloading VOD",
+        "VOD processing complete",
+    ];
+    let mut kept: Vec<&str> = MARKERS
+        .iter()
+        .copied()
+        .filter(|m| line.contains(m))
+        .collect();
+    if line.contains("401") {
+        kept.push("401");
+    }
+    format!("(line withheld: {})", kept.join(", "))
 }
 
 fn describe_failure(result: &RunResult) -> (&'static str, String) {
@@ -414,12 +455,11 @@ async fn rerun(
         evidence: vec![failed.line.to_string()],
         alarm_response: false,
     };
-    let m = ManualRun {
-        aws: &deps.aws,
+    let spec = ActionSpec::RunTask {
         rule: rule.to_string(),
         family: t.family.clone(),
     };
-    let out = guard.act(&intent, &m).await;
+    let out = guard.act(&intent, &spec).await;
     settle(&mut r, vec![out], what, cfg);
     if r.outcome == Outcome::Remediated {
         r.step("Nothing if the manual run succeeds: its stop event is judged the same way");

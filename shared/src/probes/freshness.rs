@@ -60,8 +60,48 @@ pub struct Findings {
     /// S3 requests the snapshot check made (the figure the README compares with smoke-test.sh).
     pub s3_requests: u32,
     pub revisions: Revisions,
-    /// The revision the collector service runs, when it could be described.
-    pub collector_task_definition: Option<String>,
+    /// The collector's deployment, when the service could be described.
+    pub collector: Option<DeploymentFacts>,
+    /// When the newest snapshot the check saw was written.
+    pub newest_snapshot_at: Option<i64>,
+}
+
+/// What a known-good record needs to know about the collector's deployment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeploymentFacts {
+    /// The revision the service runs (during a rollout: the one it is moving to).
+    pub task_definition: String,
+    /// The primary deployment: its id, revision, rollout state and when it last changed.
+    pub primary_id: String,
+    pub primary_task_definition: String,
+    pub completed: bool,
+    pub changed_at: Option<i64>,
+    /// How many deployments the service has (more than one: a rollout or rollback is under way).
+    pub deployments: usize,
+}
+
+impl DeploymentFacts {
+    fn of(svc: &Service) -> Self {
+        let all = svc.deployments();
+        let primary = all
+            .iter()
+            .find(|d| d.status() == Some("PRIMARY"))
+            .or(all.first());
+        Self {
+            task_definition: svc.task_definition().unwrap_or_default().to_string(),
+            primary_id: primary.and_then(|d| d.id()).unwrap_or_default().to_string(),
+            primary_task_definition: primary
+                .and_then(|d| d.task_definition())
+                .unwrap_or_default()
+                .to_string(),
+            completed: primary.and_then(|d| d.rollout_state())
+                == Some(&DeploymentRolloutState::Completed),
+            changed_at: primary
+                .and_then(|d| d.updated_at().or(d.created_at()))
+                .map(|t| t.secs()),
+            deployments: all.len(),
+        }
+    }
 }
 
 impl Findings {
@@ -121,12 +161,12 @@ pub async fn run(aws: &Aws, cfg: &Config, now: i64) -> Findings {
         check_analysis(aws, cfg, now),
         read_rule_targets(aws, cfg),
     );
-    let collector_task_definition = service
+    let collector = service
         .as_ref()
         .ok()
         .and_then(|s| s.as_ref())
-        .and_then(|s| s.task_definition())
-        .map(str::to_string);
+        .map(DeploymentFacts::of);
+    let (snapshots, newest_snapshot_at) = snapshots;
     let (svc_check, rollout, running) = judge_service(service, cfg, now);
     let schedules = judge_schedules(targets, &revisions);
     Findings {
@@ -135,7 +175,8 @@ pub async fn run(aws: &Aws, cfg: &Config, now: i64) -> Findings {
         ],
         s3_requests: s3_requests.into_inner(),
         revisions,
-        collector_task_definition,
+        collector,
+        newest_snapshot_at,
     }
 }
 
@@ -374,8 +415,7 @@ async fn check_logs(aws: &Aws, cfg: &Config, now: i64) -> Check {
     let window = cfg.log_lookback_minutes;
     // The same reader as triage: lines are matched in code, not with filter patterns, whose syntax
     // differs between CloudWatch and emulators.
-    let scan =
-        crate::probes::logscan::scan(aws, group, (now - window as i64 * 60) * 1000, &[]).await;
+    let scan = crate::probes::logscan::scan(aws, group, (now - window as i64 * 60) * 1000).await;
     if let Some(e) = &scan.error {
         return if e.is(ErrorKind::NotFound) {
             Check::fail(LOGS, format!("log group {group} does not exist"))
@@ -457,41 +497,51 @@ async fn newest_under(
 
 /// Only the snapshot freshness check (for callers that need no other evidence, and no other IAM).
 pub async fn snapshot_check(aws: &Aws, cfg: &Config, now: i64) -> Check {
-    check_snapshots(aws, cfg, now, &AtomicU32::new(0)).await
+    check_snapshots(aws, cfg, now, &AtomicU32::new(0)).await.0
 }
 
-async fn check_snapshots(aws: &Aws, cfg: &Config, now: i64, requests: &AtomicU32) -> Check {
+/// The snapshot check, and when the newest snapshot it saw was written.
+async fn check_snapshots(
+    aws: &Aws,
+    cfg: &Config,
+    now: i64,
+    requests: &AtomicU32,
+) -> (Check, Option<i64>) {
     let max_age = cfg.freshness_max_age_minutes as i64 * 60;
     let fresh_after = now - max_age;
     let base = &cfg.snapshot_prefix;
     let limit = cfg.freshness_max_age_minutes;
-    let verdict = |newest: Option<(i64, String)>, scope: &str, requests: &AtomicU32| match newest {
-        Some((t, key)) if t >= fresh_after => Check::pass(
-            SNAPSHOTS,
-            format!(
-                "newest snapshot {} old (limit {limit} min): {key}; {} S3 requests",
-                age_text(now - t),
-                requests.load(Ordering::Relaxed)
+    let verdict = |newest: Option<(i64, String)>, scope: &str, requests: &AtomicU32| {
+        let at = newest.as_ref().map(|(t, _)| *t);
+        let check = match newest {
+            Some((t, key)) if t >= fresh_after => Check::pass(
+                SNAPSHOTS,
+                format!(
+                    "newest snapshot {} old (limit {limit} min): {key}; {} S3 requests",
+                    age_text(now - t),
+                    requests.load(Ordering::Relaxed)
+                ),
             ),
-        ),
-        Some((t, key)) => Check::fail(
-            SNAPSHOTS,
-            format!(
-                "newest snapshot is {} old, limit {limit} min (last written {}): {key}",
-                age_text(now - t),
-                rfc3339(t)
+            Some((t, key)) => Check::fail(
+                SNAPSHOTS,
+                format!(
+                    "newest snapshot is {} old, limit {limit} min (last written {}): {key}",
+                    age_text(now - t),
+                    rfc3339(t)
+                ),
             ),
-        ),
-        None => Check::fail(
-            SNAPSHOTS,
-            format!("no snapshots under s3://{}/{base}{scope}", cfg.bucket),
-        ),
+            None => Check::fail(
+                SNAPSHOTS,
+                format!("no snapshots under s3://{}/{base}{scope}", cfg.bucket),
+            ),
+        };
+        (check, at)
     };
 
     if !cfg.partition_layout.is_partitioned() {
         return match newest_under(aws, &cfg.bucket, base, fresh_after, requests).await {
             Ok(n) => verdict(n, "", requests),
-            Err(e) => Check::error(SNAPSHOTS, e),
+            Err(e) => (Check::error(SNAPSHOTS, e), None),
         };
     }
     let mut best: Option<(i64, String)> = None;
@@ -505,7 +555,7 @@ async fn check_snapshots(aws: &Aws, cfg: &Config, now: i64, requests: &AtomicU32
         )
         .await
         {
-            Err(e) => return Check::error(SNAPSHOTS, e),
+            Err(e) => return (Check::error(SNAPSHOTS, e), None),
             Ok(Some(n)) if n.0 >= fresh_after => return verdict(Some(n), "", requests),
             Ok(n) => best = best.max(n),
         }
@@ -526,7 +576,7 @@ async fn check_snapshots(aws: &Aws, cfg: &Config, now: i64, requests: &AtomicU32
             )
             .await
             {
-                Err(e) => return Check::error(SNAPSHOTS, e),
+                Err(e) => return (Check::error(SNAPSHOTS, e), None),
                 Ok(Some(n)) => {
                     best = Some(n);
                     break;
@@ -535,13 +585,16 @@ async fn check_snapshots(aws: &Aws, cfg: &Config, now: i64, requests: &AtomicU32
             }
         }
         if best.is_none() {
-            return Check::fail(
-                SNAPSHOTS,
-                format!(
-                    "no snapshots under s3://{}/{base} in the last {} daily partitions",
-                    cfg.bucket,
-                    EVIDENCE_PARTITIONS + 1
+            return (
+                Check::fail(
+                    SNAPSHOTS,
+                    format!(
+                        "no snapshots under s3://{}/{base} in the last {} daily partitions",
+                        cfg.bucket,
+                        EVIDENCE_PARTITIONS + 1
+                    ),
                 ),
+                None,
             );
         }
     }

@@ -5,6 +5,7 @@
 //! of the lines are print() output with no log level.
 
 use crate::aws::{Aws, AwsError};
+use crate::probes::secrets::Redactor;
 
 /// A failure (or success) line ViewerAtlas prints, and what it means.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -149,7 +150,9 @@ const SAMPLES: usize = 3;
 const SAMPLE_CHARS: usize = 220;
 
 /// Reads up to a bounded number of pages of one group over the window and counts signatures.
-pub async fn scan(aws: &Aws, group: &str, start_ms: i64, redact: &[&str]) -> GroupScan {
+/// The sample lines are kept whole until [`GroupScan::redacted`] blanks the secrets out of them:
+/// clipping first could cut a secret in half and leave the rest readable.
+pub async fn scan(aws: &Aws, group: &str, start_ms: i64) -> GroupScan {
     let mut scan = GroupScan {
         group: group.to_string(),
         ..Default::default()
@@ -180,11 +183,11 @@ pub async fn scan(aws: &Aws, group: &str, start_ms: i64, redact: &[&str]) -> Gro
             }
             let t = e.timestamp().unwrap_or(0);
             if scan.last_line.as_ref().is_none_or(|(lt, _)| t >= *lt) {
-                scan.last_line = Some((t, clip(msg, redact)));
+                scan.last_line = Some((t, msg.to_string()));
             }
             if sigs.iter().any(|s| Signature::FAILURES.contains(s)) && scan.samples.len() < SAMPLES
             {
-                scan.samples.push(clip(msg, redact));
+                scan.samples.push(msg.to_string());
             }
         }
         token = out.next_token().map(str::to_string);
@@ -198,13 +201,19 @@ pub async fn scan(aws: &Aws, group: &str, start_ms: i64, redact: &[&str]) -> Gro
     scan
 }
 
-/// One line, bounded, with any known secret value blanked out.
-fn clip(line: &str, redact: &[&str]) -> String {
-    let mut s = line.replace(['\n', '\r'], " ");
-    for r in redact.iter().filter(|r| r.len() >= 6) {
-        s = s.replace(r, "[REDACTED]");
-    }
+/// One line, with every known secret value blanked out, then bounded.
+fn clip(line: &str, redactor: &Redactor) -> String {
+    let s = redactor.redact(&line.replace(['\n', '\r'], " "));
     crate::report::truncate_chars(&s, SAMPLE_CHARS)
+}
+
+impl GroupScan {
+    /// The scan as it may be shown: samples and the last line redacted and clipped.
+    pub fn redacted(mut self, redactor: &Redactor) -> Self {
+        self.samples = self.samples.iter().map(|l| clip(l, redactor)).collect();
+        self.last_line = self.last_line.map(|(t, l)| (t, clip(&l, redactor)));
+        self
+    }
 }
 
 #[cfg(test)]
@@ -226,9 +235,13 @@ mod tests {
     }
 
     #[test]
-    fn samples_are_clipped_and_redacted() {
-        let s = clip("token abcdef123456 leaked\nnext", &["abcdef123456"]);
+    fn samples_are_redacted_before_they_are_clipped() {
+        let r = Redactor::of(["abcdef123456".to_string()]);
+        let s = clip("token abcdef123456 leaked\nnext", &r);
         assert_eq!(s, "token [REDACTED] leaked next");
-        assert!(clip(&"x".repeat(1000), &[]).chars().count() <= SAMPLE_CHARS);
+        assert!(clip(&"x".repeat(1000), &r).chars().count() <= SAMPLE_CHARS);
+        // A secret straddling the clip point must not leave its head behind.
+        let long = format!("{}abcdef123456", "y".repeat(SAMPLE_CHARS - 6));
+        assert!(!clip(&long, &r).contains("abcdef"));
     }
 }

@@ -4,6 +4,79 @@
 use crate::aws::{describe_error, Aws, AwsError};
 use crate::deps::Deps;
 
+/// The Twitch secrets' values, held only to blank them out of text Autoheal reads (log lines,
+/// error messages) before it goes into a report, a log or the ledger. It never prints them.
+#[derive(Clone, Default)]
+pub struct Redactor {
+    values: Vec<String>,
+}
+
+impl std::fmt::Debug for Redactor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Redactor([{} values])", self.values.len())
+    }
+}
+
+impl Redactor {
+    /// Values shorter than 6 characters are not secrets worth blanking (and would mangle text).
+    pub fn of(values: impl IntoIterator<Item = String>) -> Self {
+        let mut values: Vec<String> = values
+            .into_iter()
+            .flat_map(|v| {
+                let bare = v.trim().trim_start_matches("oauth:").to_string();
+                [v.trim().to_string(), bare]
+            })
+            .filter(|v| v.len() >= 6)
+            .collect();
+        // Longest first, so a value that contains another is blanked whole.
+        values.sort_by_key(|v| std::cmp::Reverse(v.len()));
+        values.dedup();
+        Self { values }
+    }
+
+    pub fn redact(&self, text: &str) -> String {
+        let mut s = text.to_string();
+        for v in &self.values {
+            if s.contains(v.as_str()) {
+                s = s.replace(v.as_str(), "[REDACTED]");
+            }
+        }
+        s
+    }
+
+    /// Reads both Twitch secrets' values. One that cannot be read is named in the second part
+    /// (its value cannot appear in what Autoheal reads then only if it was never there).
+    pub async fn read(deps: &Deps) -> (Self, Vec<String>) {
+        let cfg = &deps.config;
+        let (a, b) = tokio::join!(
+            value(&deps.aws, &cfg.oauth_secret_id),
+            value(&deps.aws, &cfg.client_id_secret_id)
+        );
+        let mut values = Vec::new();
+        let mut problems = Vec::new();
+        for r in [a, b] {
+            match r {
+                Ok(v) => values.push(v),
+                Err(e) => problems.push(e),
+            }
+        }
+        (Self::of(values), problems)
+    }
+}
+
+async fn value(aws: &Aws, secret_id: &str) -> Result<String, String> {
+    let out = aws
+        .secrets()
+        .get_secret_value()
+        .secret_id(secret_id)
+        .send()
+        .await
+        .map_err(|e| format!("GetSecretValue {secret_id}: {}", describe_error(&e)))?;
+    out.secret_string()
+        .map(str::to_string)
+        .ok_or_else(|| format!("{secret_id} holds no string value"))
+}
+
 /// The name inside any spelling of a secret id: a name, a partial ARN, or a full ARN whose name
 /// carries Secrets Manager's random 6-character suffix.
 pub fn secret_name_matches(id: &str, name: &str) -> bool {

@@ -32,10 +32,16 @@ pub async fn describe_service(aws: &Aws, cluster: &str, service: &str) -> Result
 }
 
 /// `Err` when ECS is rolling the service out or back: never start a deployment on top of one,
-/// and never fight the deployment circuit breaker.
+/// and never fight the deployment circuit breaker. A primary deployment whose rollout FAILED is
+/// not rolling: the circuit breaker stopped it (without rolling back), and the older deployment
+/// only keeps its tasks; that is the state a rollback is for.
 pub fn rollout_quiet(svc: &Service) -> Result<(), String> {
     let deployments = svc.deployments();
-    if deployments.len() > 1 {
+    let primary_failed = deployments
+        .iter()
+        .find(|d| d.status() == Some("PRIMARY"))
+        .is_some_and(|d| d.rollout_state() == Some(&DeploymentRolloutState::Failed));
+    if deployments.len() > 1 && !primary_failed {
         let ids: Vec<String> = deployments
             .iter()
             .map(|d| {

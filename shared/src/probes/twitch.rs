@@ -47,6 +47,9 @@ pub enum TokenCheck {
     },
     /// Twitch rejects it (HTTP 401): rotate it; redeploying changes nothing.
     Rejected { status: u16 },
+    /// The stored value cannot work the way the collector uses it (e.g. an `oauth:` prefix): the
+    /// value must be fixed, whatever Twitch would say about the bare token.
+    Unusable(String),
     /// The check itself could not be made: no verdict either way.
     Unknown(String),
 }
@@ -71,6 +74,7 @@ impl TokenCheck {
                 }
             ),
             TokenCheck::Rejected { status } => format!("Twitch rejects the token (HTTP {status})"),
+            TokenCheck::Unusable(why) => format!("the stored token cannot work: {why}"),
             TokenCheck::Unknown(why) => format!("token check inconclusive: {why}"),
         }
     }
@@ -88,10 +92,8 @@ pub async fn read_token(aws: &Aws, secret_id: &str) -> Result<Token, String> {
     let value = out
         .secret_string()
         .ok_or_else(|| format!("{secret_id} holds no string value"))?;
-    // ViewerAtlas's Helix calls need the bare token; an `oauth:` prefix is an IRC-ism (§7).
-    Ok(Token::new(
-        value.trim().trim_start_matches("oauth:").to_string(),
-    ))
+    // Checked exactly as stored: the collector uses the value as it is (VIEWERATLAS.md §7).
+    Ok(Token::new(value.trim().to_string()))
 }
 
 type HttpsClient = hyper_util::client::legacy::Client<
@@ -178,15 +180,39 @@ pub async fn check_configured(deps: &crate::deps::Deps) -> Option<TokenCheck> {
     let url = deps.config.twitch_validate_url.as_deref()?;
     Some(
         match read_token(&deps.aws, &deps.config.oauth_secret_id).await {
-            Ok(token) => validate(url, &token).await,
+            Ok(token) => match unusable(&token) {
+                Some(why) => TokenCheck::Unusable(why),
+                None => validate(url, &token).await,
+            },
             Err(e) => TokenCheck::Unknown(e),
         },
     )
 }
 
+/// Why the value cannot work as the collector sends it, if it cannot. The Helix calls send it as
+/// `Bearer <value>`: with an `oauth:` prefix (an IRC spelling) Twitch answers 401 (§7), even when
+/// the token after the prefix is valid, so stripping the prefix and passing would hide the fault.
+fn unusable(token: &Token) -> Option<String> {
+    let v = token.expose();
+    if v.to_ascii_lowercase().starts_with("oauth:") {
+        return Some("it is stored with an 'oauth:' prefix, which the collector's Helix calls send as 'Bearer oauth:…' and Twitch rejects; store the bare token".into());
+    }
+    if v.is_empty() || v.chars().any(char::is_whitespace) {
+        return Some("it is empty or contains whitespace".into());
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_oauth_prefix_is_reported_not_stripped() {
+        assert!(unusable(&Token::new("oauth:abcdef".into())).is_some());
+        assert!(unusable(&Token::new("OAuth:abcdef".into())).is_some());
+        assert!(unusable(&Token::new("abcdef".into())).is_none());
+    }
 
     #[test]
     fn tokens_never_print_their_value() {

@@ -328,7 +328,7 @@ pub fn for_check(cfg: &Config, r: &Report, c: &Check, now: i64) -> Option<String
         "alarm_live_state" => alarm(cfg, &r.trigger.name),
         "alarm_defined" => alarm(cfg, named_alarm(cfg, &c.detail)?),
         "alarms" => alarms(cfg),
-        "twitch_secrets" | "twitch_token" | "twitch_token_validation" => {
+        "twitch_secrets" | "twitch_token" | "twitch_token_validation" | "log_lines_withheld" => {
             secret(cfg, &cfg.oauth_secret_id)
         }
         "secret_watched" | "secret_current_version" => secret(cfg, &r.trigger.name),

@@ -87,6 +87,9 @@ pub enum Outcome {
     Ignored,
     Planned,
     Failed,
+    /// Still needed, held by a cooldown or another action in flight: the first scheduled run after
+    /// the stated time carries it out.
+    Deferred,
 }
 
 impl Outcome {
@@ -98,6 +101,7 @@ impl Outcome {
             Outcome::Ignored => "ignored",
             Outcome::Planned => "planned",
             Outcome::Failed => "failed",
+            Outcome::Deferred => "deferred",
         }
     }
 }
@@ -175,6 +179,8 @@ pub enum ActionStatus {
     Planned,
     Skipped,
     Failed,
+    /// Held for now; carried out later (see the report's reason for when).
+    Deferred,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -189,6 +195,9 @@ pub struct Action {
     /// The console page of this decision's record in the audit ledger.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub record: Option<String>,
+    /// The decision's id in the audit ledger (what `autoheal approve` takes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decision_id: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -212,6 +221,14 @@ pub struct Report {
     /// Set on a published copy that had to be shortened to fit one SNS message ([`fit`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shortened: Option<String>,
+    /// Ledger claims of actions this report announces as done: marked reported once it is out, so
+    /// a later delivery does not announce them again.
+    #[serde(skip)]
+    pub claims: Vec<String>,
+    /// Nothing final was decided and trying again may help: the run ends in an error after its
+    /// report is out, so that Lambda delivers the event again.
+    #[serde(skip)]
+    pub retry: bool,
 }
 
 /// SNS caps subjects at 100 characters and rejects control characters.
@@ -232,6 +249,8 @@ impl Report {
             dry_run: false,
             conversation: None,
             shortened: None,
+            claims: Vec::new(),
+            retry: false,
         }
     }
 

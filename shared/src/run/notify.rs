@@ -33,10 +33,12 @@ fn wanted(r: &Report, cfg: &Config) -> bool {
     }
 }
 
-/// Publishes the report if it should reach on-call now; marks it with its conversation.
-pub async fn deliver(deps: &Deps, report: &mut Report) -> Result<(), PublishError> {
+/// Publishes the report if it should reach on-call now (`true` when it did); marks it with its
+/// conversation. A report that announces an action made is always published.
+pub async fn deliver(deps: &Deps, report: &mut Report) -> Result<bool, PublishError> {
     let cfg = &deps.config;
     let plan = match conversation::key(report, cfg) {
+        _ if !report.claims.is_empty() => Plan::Publish { confirm: None },
         Some(key) => converse(deps, report, &key).await,
         None if wanted(report, cfg) => Plan::Publish { confirm: None },
         None => Plan::Quiet(format!(
@@ -48,7 +50,7 @@ pub async fn deliver(deps: &Deps, report: &mut Report) -> Result<(), PublishErro
     let confirm = match plan {
         Plan::Quiet(why) => {
             tracing::info!(reason = %why, "report not published");
-            return Ok(());
+            return Ok(false);
         }
         Plan::Publish { confirm } => confirm,
     };
@@ -60,7 +62,7 @@ pub async fn deliver(deps: &Deps, report: &mut Report) -> Result<(), PublishErro
     if let Some(key) = confirm {
         mark_confirmed(&deps.ledger(), &key, &report.trigger.id).await;
     }
-    Ok(())
+    Ok(true)
 }
 
 /// Decides within the conversation `key` and records the decision before publishing.

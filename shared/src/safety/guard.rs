@@ -1,76 +1,47 @@
 //! The guard. Every mutating AWS call Autoheal makes goes through [`Guard::act`], which runs these
 //! stages in order and stops at the first that says no:
 //!
-//! 1. policy: the playbook is allowed and the report-only switch is off;
-//! 2. claim: one claim per (change, action, target) in the ledger; copies of the same event find
-//!    the claim and report `ignored` (duplicate), a retry after a crash resumes instead of
-//!    repeating;
-//! 3. live re-check just before acting (alarm still in ALARM, no ECS rollout under way, not
-//!    already done, target exists);
-//! 4. reserve: cooldowns, caps and loop detection per target, reserved atomically in the ledger so
-//!    that concurrent invocations for different events cannot both act;
-//! 5. apply, then record the result on the claim and the target's history.
+//! 1. policy: the playbook is allowed, the report-only switch is off and no pause holds it (an
+//!    operator's approval of a held decision is the human passing this stage);
+//! 2. claim: one claim per (change, action, target) in the ledger (`claims.rs`); copies of the same
+//!    event find it and report `ignored` (duplicate); a retry after the holder died takes it over,
+//!    first asking AWS whether the holder had already acted;
+//! 3. reserve: one action at a time per target, cooldowns across every kind of action, daily caps
+//!    and loop detection (`history.rs`), reserved atomically in the ledger. A cooldown or an action
+//!    in flight defers the action (`pending.rs`) instead of dropping it;
+//! 4. live re-check just before acting, after reserving (alarm still in ALARM, no ECS rollout under
+//!    way, not already done, target exists); a no gives the slot back;
+//! 5. apply; an answer that never came is read back before anything is reported; the result is
+//!    recorded on the claim and the target's history.
 //!
 //! In a dry run every stage is evaluated read-only and the action is reported as `planned`.
-//! Every decision (done, planned, skipped, failed) is written to the ledger with its evidence.
+//! Every decision is written to the ledger with its evidence and the action itself, so it can be
+//! approved, carried out later or verified exactly as recorded.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Mutex;
 
-use serde::{Deserialize, Serialize};
-
 use crate::clock::rfc3339;
 use crate::config::Config;
-use crate::deps::Deps;
-use crate::report::{Action, ActionStatus, Playbook, TriggerRef};
-use crate::safety::ledger::{Created, Decision, Ledger, LedgerError, Replaced};
+use crate::deps::{Deps, Invocation};
+use crate::report::{Action, ActionStatus, TriggerKind, TriggerRef};
+use crate::safety::actions::{ActionSpec, Intent};
+use crate::safety::claims::{self, Claim, ClaimStatus, Claimed, Held};
+use crate::safety::deliveries;
+use crate::safety::history::{self, Ask, HistoryEntry, Rail, TargetHistory};
+use crate::safety::ledger::{decision_id, Decision, Ledger, LedgerError};
+use crate::safety::mutations::MutationError;
+use crate::safety::pending::{self, PendingItem};
+
 pub use crate::safety::operator::Operator;
-
-/// Why a mutation call did not succeed, as far as the guard's next step goes.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum MutationError {
-    /// AWS answered and refused (a 4xx, a RunTask failure): nothing was changed.
-    #[error("{0}")]
-    Refused(String),
-    /// No answer, or a 5xx: the change may or may not have been made.
-    #[error("{0}")]
-    Unknown(String),
-}
-
-impl From<crate::aws::AwsError> for MutationError {
-    fn from(e: crate::aws::AwsError) -> Self {
-        if e.is(crate::aws::ErrorKind::Transient) {
-            MutationError::Unknown(e.to_string())
-        } else {
-            MutationError::Refused(e.to_string())
-        }
-    }
-}
-
-/// One mutation, with the checks only it knows how to make.
-pub trait Mutation {
-    /// `force_new_deployment`, `update_service_task_definition`, … (CONTRACT §3 action kinds).
-    fn kind(&self) -> &'static str;
-    /// What is changed, stable across runs: `service/<cluster>/<name>`, `rule/<name>`, ….
-    fn target(&self) -> String;
-    /// Read live state just before acting. `Err` says why acting now would be wrong.
-    fn recheck(&self) -> impl std::future::Future<Output = Result<(), String>> + Send;
-    /// Did a previous attempt (one that crashed before recording its result) already do this
-    /// after `since`? Returns its result (deployment id, task ARN, …).
-    fn already_applied(
-        &self,
-        since: i64,
-    ) -> impl std::future::Future<Output = Option<String>> + Send;
-    /// Performs the change; returns what identifies it (deployment id, task ARN, …).
-    fn apply(&self) -> impl std::future::Future<Output = Result<String, MutationError>> + Send;
-}
 
 /// Why the guard held an action back. Each maps to a report outcome.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Hold {
     /// The same change was already handled (or is being handled) by another delivery: `ignored`.
     Duplicate { previous: String },
-    /// Too soon after the last action on this target: `ignored`, with when it may act again.
+    /// An operator's request too soon after the last action on this target: `ignored`, with when
+    /// it may be done (`--force` passes it).
     Cooldown { until: i64 },
     /// Too many actions on this target in 24 h: `escalated`.
     Cap { count: usize, history: Vec<String> },
@@ -79,7 +50,7 @@ pub enum Hold {
         relapses: usize,
         history: Vec<String>,
     },
-    /// Live state says acting would be wrong or useless: `ignored` or `escalated` by playbook.
+    /// Live state says acting would be wrong or useless: `escalated`.
     Blocked { reason: String },
     /// Policy forbids acting (report-only or not allow-listed): `escalated`, a human decides.
     Policy { reason: String },
@@ -90,158 +61,95 @@ pub enum Hold {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
     /// The mutation was made. `ledger` says what could not be recorded afterwards (the mutation's
-    /// result still stands; the next run that touches the record reconciles it).
+    /// result still stands; the next run on the target reconciles it).
     Done {
         result: String,
         ledger: Option<String>,
     },
     Planned,
     Held(Hold),
+    /// Still needed, but a cooldown or another action on the target comes first: carried out by
+    /// the first scheduled run after `until`.
+    Deferred {
+        until: i64,
+        why: String,
+    },
     /// The ledger could not be read or written before acting, so nothing was done.
     NotAttempted {
         error: String,
     },
+    /// The call failed and reading back confirmed nothing changed. `transient`: a retry may work.
     Failed {
+        error: String,
+        transient: bool,
+    },
+    /// The call got no answer and reading back could not tell whether it was made.
+    Unknown {
         error: String,
     },
 }
 
-/// An intended action with the evidence behind it.
-#[derive(Debug, Clone)]
-pub struct Intent {
-    pub playbook: Playbook,
-    /// What identifies the change being remediated. The event id by default; a secret version,
-    /// say, when several events describe one change.
-    pub change_id: String,
-    pub detail: String,
-    pub evidence: Vec<String>,
-    /// Responding to an alarm: an earlier fix on the same target that did not hold counts toward
-    /// loop detection.
-    pub alarm_response: bool,
-}
-
-/// The guard's answer about one intended action: its verdict and the action line for the report.
-#[derive(Debug, Clone)]
-pub struct Guarded {
-    pub verdict: Verdict,
-    pub action: Action,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct TargetHistory {
-    #[serde(default)]
-    pub actions: Vec<HistoryEntry>,
-    /// When an alarm came back after a fix, epoch seconds.
-    #[serde(default)]
-    pub relapses: Vec<i64>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct HistoryEntry {
-    pub at: i64,
-    pub playbook: String,
-    pub action: String,
-    pub change_id: String,
-    #[serde(default)]
-    pub result: Option<String>,
-}
-
-impl HistoryEntry {
-    fn line(&self) -> String {
-        format!(
-            "{} {} by {} ({}){}",
-            rfc3339(self.at),
-            self.action,
-            self.playbook,
-            self.change_id,
-            self.result
-                .as_ref()
-                .map(|r| format!(" → {r}"))
-                .unwrap_or_default()
+impl Verdict {
+    /// Lambda should run the event again (it does, after about 1 and 3 minutes, when the run
+    /// returns an error): nothing final was decided and trying again may help.
+    pub fn worth_a_retry(&self) -> bool {
+        matches!(
+            self,
+            Verdict::NotAttempted { .. }
+                | Verdict::Unknown { .. }
+                | Verdict::Failed {
+                    transient: true,
+                    ..
+                }
         )
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Claim {
-    pub change_id: String,
-    pub action: String,
-    pub target: String,
-    pub playbook: String,
-    /// `claimed` while in flight, then `done`, `failed` or `held`.
-    pub status: String,
-    pub claimed_at: i64,
-    #[serde(default)]
-    pub result: Option<String>,
-    #[serde(default)]
-    pub reason: Option<String>,
-}
-
-/// A claim older than this with no result belongs to an invocation that died (Lambda's timeout is
-/// far shorter): a retry may take it over.
-const STALE_CLAIM_SECS: i64 = 15 * 60;
-
-/// The claim this invocation holds while it acts.
-struct Held {
-    key: String,
-    claim: Claim,
-    etag: String,
+/// The guard's answer about one intended action: its verdict, the action line for the report (with
+/// its decision id: what `autoheal approve` takes), and the claim to mark reported once the report
+/// is out.
+#[derive(Debug, Clone)]
+pub struct Guarded {
+    pub verdict: Verdict,
+    pub action: Action,
+    pub claim: Option<String>,
 }
 
 /// Where one intended action stands after a stage: go on, or stop with this verdict.
 type Stage<T> = Result<T, Verdict>;
 
 pub struct Guard<'a> {
-    cfg: &'a Config,
+    deps: &'a Deps,
     ledger: Ledger,
     trigger: TriggerRef,
-    dry_run: bool,
+    inv: Invocation,
     now: i64,
     seq: AtomicU32,
     operator: Option<Operator>,
-    /// What `--force` passed in this run's last decision (for its record and report).
+    /// What `--force` passed for the action being decided (for its record and report).
     forced: Mutex<Option<String>>,
 }
 
-fn claim_key(change_id: &str, kind: &str, target: &str) -> String {
-    format!("{change_id}--{kind}--{target}")
-}
-
 impl<'a> Guard<'a> {
-    pub fn new(
-        cfg: &'a Config,
-        ledger: Ledger,
-        trigger: TriggerRef,
-        dry_run: bool,
-        now: i64,
-    ) -> Self {
+    /// The guard of a run starting now, with its ledger in the configured bucket.
+    pub fn for_run(deps: &'a Deps, trigger: TriggerRef, inv: Invocation) -> Self {
         Self {
-            cfg,
-            ledger,
+            deps,
+            ledger: deps.ledger(),
             trigger,
-            dry_run,
-            now,
+            inv,
+            now: crate::clock::now_epoch(),
             seq: AtomicU32::new(0),
             operator: None,
             forced: Mutex::new(None),
         }
     }
 
-    /// A guard for an operator's command: who asked, why, and whether `--force` was given.
+    /// A guard for an operator's command: who asked, why, whether `--force` was given, and the
+    /// decision they approve.
     pub fn with_operator(mut self, operator: Operator) -> Self {
         self.operator = Some(operator);
         self
-    }
-
-    /// The guard of a run starting now, with its ledger in the configured bucket.
-    pub fn for_run(deps: &'a Deps, trigger: TriggerRef, dry_run: bool) -> Self {
-        Self::new(
-            &deps.config,
-            deps.ledger(),
-            trigger,
-            dry_run,
-            crate::clock::now_epoch(),
-        )
     }
 
     pub fn ledger(&self) -> &Ledger {
@@ -249,40 +157,38 @@ impl<'a> Guard<'a> {
     }
 
     pub fn dry_run(&self) -> bool {
-        self.dry_run
+        self.inv.dry_run
     }
 
     pub fn config(&self) -> &Config {
-        self.cfg
+        &self.deps.config
     }
 
-    /// Decides about and, if every rail allows, performs one mutation.
-    pub async fn act<M: Mutation + Sync>(&self, intent: &Intent, m: &M) -> Guarded {
-        let target = m.target();
-        let kind = m.kind();
-        let verdict = match self.decide_and_act(intent, m, &target, kind).await {
+    /// Decides about and, if every rail allows, performs one action.
+    pub async fn act(&self, intent: &Intent, spec: &ActionSpec) -> Guarded {
+        let target = spec.target();
+        let key = claims::claim_name(&intent.change_id, spec.kind(), &target);
+        let verdict = match self.decide_and_act(intent, spec, &key).await {
             Ok(v) | Err(v) => v,
         };
-        let (status, mut detail) = describe(&verdict, intent, self.cfg);
+        let (status, mut detail) = describe(&verdict, intent, self.config());
         if let Some(passed) = self.forced.lock().ok().and_then(|mut f| f.take()) {
             detail.push_str(&format!(" [{passed}]"));
         }
         let mut action = Action {
-            kind: kind.to_string(),
+            kind: spec.kind().to_string(),
             target,
             status,
             detail,
             link: None,
             record: None,
+            decision_id: None,
         };
-        if !self.dry_run {
-            let result = match &verdict {
-                Verdict::Done { result, .. } => Some(result.clone()),
-                _ => None,
-            };
-            match self.record(intent, &action, result).await {
+        if !self.inv.dry_run {
+            match self.record(intent, spec, &action, &verdict).await {
                 Ok(key) => {
-                    action.record = Some(crate::report::links::ledger_object(self.cfg, &key))
+                    action.record = Some(crate::report::links::ledger_object(self.config(), &key));
+                    action.decision_id = Some(decision_id(&key));
                 }
                 Err(e) => {
                     tracing::error!(error = %e, "decision could not be written to the ledger");
@@ -293,62 +199,44 @@ impl<'a> Guard<'a> {
                 }
             }
         }
-        Guarded { verdict, action }
+        let done = matches!(verdict, Verdict::Done { .. }) && !self.inv.dry_run;
+        Guarded {
+            verdict,
+            action,
+            claim: done.then(|| self.ledger.key("claims", &key)),
+        }
     }
 
     /// The stages, in order; the first to stop decides the verdict.
-    async fn decide_and_act<M: Mutation + Sync>(
+    async fn decide_and_act(
         &self,
         intent: &Intent,
-        m: &M,
-        target: &str,
-        kind: &str,
+        spec: &ActionSpec,
+        name: &str,
     ) -> Stage<Verdict> {
         self.policy(intent).await?;
-        let claim_name = self
-            .ledger
-            .key("claims", &claim_key(&intent.change_id, kind, target));
-        let history_name = self.ledger.key("targets", target);
-        if self.dry_run {
-            return self
-                .evaluate(intent, m, &claim_name, &history_name, kind)
-                .await;
+        let key = self.ledger.key("claims", name);
+        let history_key = self.ledger.key("targets", &spec.target());
+        if self.inv.dry_run {
+            return self.evaluate(intent, spec, &key, &history_key).await;
         }
-        let claim = Claim {
-            change_id: intent.change_id.clone(),
-            action: kind.to_string(),
-            target: target.to_string(),
-            playbook: intent.playbook.name().to_string(),
-            status: "claimed".into(),
-            claimed_at: self.now,
-            result: None,
-            reason: None,
-        };
-        let held = self.claim(m, claim_name, claim).await?;
-        if let Err(reason) = m.recheck().await {
-            self.finish_claim(&held, "held", None, Some(reason.clone()))
-                .await
-                .map_err(not_attempted)?;
+        let mut held = self.claim(intent, spec, &key).await?;
+        // Noted under the event, so that a later delivery can tell what this one did; read by
+        // nothing before the action, so it goes alongside the reservation.
+        let (noted, reserved) = tokio::join!(
+            deliveries::note(&self.ledger, &self.trigger.id, &key),
+            self.reserve(intent, spec, &history_key, &mut held)
+        );
+        reserved?;
+        noted.map_err(not_attempted)?;
+        if let Err(reason) = spec.recheck(self.deps).await {
+            self.give_back(&history_key, &held).await;
+            self.end(&mut held, ClaimStatus::Held, None, Some(reason.clone()))
+                .await?;
             return Err(Verdict::Held(Hold::Blocked { reason }));
         }
-        self.reserve(intent, kind, &history_name, &held).await?;
-        match m.apply().await {
-            Ok(result) => {
-                let ledger = self
-                    .record_success(&held, &history_name, intent, &result)
-                    .await
-                    .err()
-                    .map(|e| e.to_string());
-                Ok(Verdict::Done { result, ledger })
-            }
-            Err(error) => {
-                let error = error.to_string();
-                self.finish_claim(&held, "failed", None, Some(error.clone()))
-                    .await
-                    .map_err(not_attempted)?;
-                Ok(Verdict::Failed { error })
-            }
-        }
+        let verdict = self.apply(spec, &mut held, &history_key).await?;
+        Ok(verdict)
     }
 
     /// Stage 1: the allow-list, the report-only switch and any pause. An approval is a human's
@@ -357,7 +245,8 @@ impl<'a> Guard<'a> {
         if self.operator.as_ref().is_some_and(|o| o.approves.is_some()) {
             return Ok(());
         }
-        if !self.cfg.allowed_playbooks.contains(&intent.playbook) {
+        let cfg = self.config();
+        if !cfg.allowed_playbooks.contains(&intent.playbook) {
             return Err(Verdict::Held(Hold::Policy {
                 reason: format!(
                     "playbook {} is not in AUTOHEAL_ALLOWED_PLAYBOOKS",
@@ -365,13 +254,13 @@ impl<'a> Guard<'a> {
                 ),
             }));
         }
-        if self.cfg.report_only && !self.dry_run {
+        if cfg.report_only && !self.inv.dry_run {
             return Err(Verdict::Held(Hold::Policy {
                 reason: "AUTOHEAL_REPORT_ONLY is on: Autoheal reports, a human acts".into(),
             }));
         }
         // Like report-only, a pause is not applied in a dry run: the replay shows the plan.
-        if !self.dry_run {
+        if !self.inv.dry_run {
             let pause = crate::safety::pause::holding(&self.ledger, intent.playbook, self.now);
             if let Some(p) = pause.await.map_err(not_attempted)? {
                 return Err(Verdict::Held(Hold::Paused {
@@ -383,171 +272,323 @@ impl<'a> Guard<'a> {
     }
 
     /// A dry run: every rail evaluated read-only; nothing is written.
-    async fn evaluate<M: Mutation + Sync>(
+    async fn evaluate(
         &self,
         intent: &Intent,
-        m: &M,
-        claim_name: &str,
-        history_name: &str,
-        kind: &str,
+        spec: &ActionSpec,
+        key: &str,
+        history_key: &str,
     ) -> Stage<Verdict> {
-        let claim = self.ledger.get::<Claim>(claim_name).await;
-        if let Some(c) = claim.map_err(not_attempted)? {
+        let claim = self.ledger.get::<Claim>(key).await.map_err(not_attempted)?;
+        if let Some(c) = claim.filter(|c| c.value.taken(self.now)) {
             return Err(Verdict::Held(Hold::Duplicate {
-                previous: summarize_claim(&c.value),
+                previous: c.value.summary(),
             }));
         }
-        if let Err(reason) = m.recheck().await {
-            return Err(Verdict::Held(Hold::Blocked { reason }));
-        }
-        let history = self.ledger.get::<TargetHistory>(history_name).await;
+        let history = self.ledger.get::<TargetHistory>(history_key).await;
         let history = history
             .map_err(not_attempted)?
             .map(|v| v.value)
             .unwrap_or_default();
-        match self.rails(&history, intent, kind) {
-            Some(hold) => Err(Verdict::Held(hold)),
-            None => Ok(Verdict::Planned),
+        let ask = self.ask(intent, key, spec.kind());
+        if let Some(rail) = history::rails(&history, &ask, self.config()) {
+            return Err(self.rail_verdict(rail));
         }
+        if let Err(reason) = spec.recheck(self.deps).await {
+            return Err(Verdict::Held(Hold::Blocked { reason }));
+        }
+        Ok(Verdict::Planned)
     }
 
-    /// Stage 2: create the claim, or find whose it is. A claim left behind by an invocation that
-    /// died is taken over, after checking whether that invocation had already acted.
-    async fn claim<M: Mutation + Sync>(&self, m: &M, key: String, claim: Claim) -> Stage<Held> {
-        let existing = match self.ledger.create(&key, &claim).await {
-            Ok(Created::Won(etag)) => return Ok(Held { key, claim, etag }),
-            Ok(Created::Exists(existing)) => existing,
-            Err(e) => return Err(not_attempted(e)),
+    /// Stage 2: hold the claim, or learn what another delivery did. A claim whose holder died is
+    /// taken over only after asking AWS whether that holder had acted.
+    async fn claim(&self, intent: &Intent, spec: &ActionSpec, key: &str) -> Stage<Held> {
+        let fresh = Claim {
+            change_id: intent.change_id.clone(),
+            action: spec.kind().to_string(),
+            target: spec.target(),
+            playbook: intent.playbook.name().to_string(),
+            status: ClaimStatus::Claimed,
+            claimed_at: self.now,
+            lease_until: self.inv.deadline,
+            attempt: 1,
+            result: None,
+            reason: None,
+            reported: false,
+            spec: Some(spec.clone()),
         };
-        let c = &existing.value;
-        let stale = c.status == "claimed" && self.now - c.claimed_at > STALE_CLAIM_SECS;
-        if !stale {
-            return Err(Verdict::Held(Hold::Duplicate {
-                previous: summarize_claim(c),
-            }));
-        }
-        let mut taken = c.clone();
-        taken.claimed_at = self.now;
-        let etag = match self.ledger.replace(&key, &taken, &existing.etag).await {
-            Ok(Replaced::Done(etag)) => etag,
-            Ok(Replaced::Superseded) => {
+        let claimed = claims::claim(&self.ledger, key, fresh, self.now)
+            .await
+            .map_err(not_attempted)?;
+        let (mut held, previous) = match claimed {
+            Claimed::Acting { held, previous } => (held, previous),
+            Claimed::Taken(c) => {
                 return Err(Verdict::Held(Hold::Duplicate {
-                    previous: "another retry took over this claim".into(),
+                    previous: c.summary(),
                 }))
             }
-            Err(e) => return Err(not_attempted(e)),
+            Claimed::Unreported(held) => {
+                let result = held.claim.result.clone().unwrap_or_default();
+                return Err(Verdict::Done {
+                    result: format!(
+                        "{result} (made by an earlier delivery at {}, whose report was never sent)",
+                        rfc3339(held.claim.claimed_at)
+                    ),
+                    ledger: None,
+                });
+            }
         };
-        let held = Held {
-            key,
-            claim: taken,
-            etag,
-        };
-        if let Some(result) = m.already_applied(c.claimed_at).await {
-            self.finish_claim(&held, "done", Some(result.clone()), None)
-                .await
-                .map_err(not_attempted)?;
-            return Err(Verdict::Done {
-                result: format!("{result} (resumed: the earlier attempt had acted)"),
-                ledger: None,
-            });
+        // The holder that died may have called AWS: ask before acting again.
+        if let Some(prev) = previous.filter(|p| p.status == ClaimStatus::Claimed) {
+            let tag = claims::tag(key);
+            match spec.already_applied(self.deps, prev.claimed_at, &tag).await {
+                Ok(Some(result)) => {
+                    self.end(&mut held, ClaimStatus::Done, Some(result.clone()), None)
+                        .await?;
+                    return Err(Verdict::Done {
+                        result: format!("{result} (resumed: the earlier attempt had acted)"),
+                        ledger: None,
+                    });
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    return Err(Verdict::Unknown {
+                        error: format!(
+                            "an earlier attempt may have acted and it cannot be read back: {e}"
+                        ),
+                    })
+                }
+            }
         }
         Ok(held)
     }
 
-    /// Stage 4: reserve the slot atomically: the rails are evaluated against the latest history
-    /// and the reservation lands only if nobody changed it meanwhile.
+    /// Stage 3: reserve the target's slot atomically: the rails are evaluated against the latest
+    /// history and the reservation lands only if nobody changed it meanwhile.
     async fn reserve(
         &self,
         intent: &Intent,
-        kind: &str,
-        history_name: &str,
-        held: &Held,
+        spec: &ActionSpec,
+        history_key: &str,
+        held: &mut Held,
     ) -> Stage<()> {
-        let mut hold: Option<Hold> = None;
         let entry = HistoryEntry {
             at: self.now,
             playbook: intent.playbook.name().to_string(),
-            action: kind.to_string(),
+            action: spec.kind().to_string(),
             change_id: intent.change_id.clone(),
             result: None,
+            claim: Some(held.key.clone()),
+            lease_until: self.inv.deadline,
         };
-        let loop_window = self.cfg.loop_window_minutes as i64 * 60;
+        let key = held.key.clone();
+        let ask = self.ask(intent, &key, spec.kind());
+        let mut rail = None;
+        let mut passed = None;
         self.ledger
-            .update::<TargetHistory, _>(history_name, |h| {
-                if intent.alarm_response && h.actions.iter().any(|a| self.now - a.at <= loop_window)
-                {
-                    h.relapses.push(self.now);
-                }
-                hold = self.rails(h, intent, kind);
-                if hold.is_none() {
-                    h.actions.push(entry.clone());
-                }
-                let keep = self.now - 7 * 86_400;
-                h.actions.retain(|a| a.at >= keep);
-                h.relapses.retain(|t| *t >= keep);
+            .update::<TargetHistory, _>(history_key, |h| {
+                passed = self.passed_by_force(h, &ask);
+                rail = history::reserve(h, &entry, &ask, self.config());
             })
             .await
             .map_err(not_attempted)?;
-        let Some(hold) = hold else {
+        self.note_forced(passed);
+        let Some(rail) = rail else {
             return Ok(());
         };
-        let reason = describe_hold(&hold, self.cfg);
-        self.finish_claim(held, "held", None, Some(reason))
-            .await
-            .map_err(not_attempted)?;
-        Err(Verdict::Held(hold))
+        // Held back anyway; if the action is no longer needed at all, that is the truer answer.
+        let verdict = match spec.recheck(self.deps).await {
+            Err(reason) => Verdict::Held(Hold::Blocked { reason }),
+            Ok(()) => self.rail_verdict(rail),
+        };
+        match &verdict {
+            Verdict::Deferred { until, why } => {
+                self.defer(intent, spec, &held.key, *until, why).await?;
+                self.end(held, ClaimStatus::Deferred, None, Some(why.clone()))
+                    .await?;
+            }
+            _ => {
+                let reason = describe_verdict(&verdict, self.config());
+                self.end(held, ClaimStatus::Held, None, Some(reason))
+                    .await?;
+            }
+        }
+        Err(verdict)
     }
 
-    /// After the mutation: the claim is done and the history entry gets its result. A failure here
-    /// does not undo the mutation, so it is reported, not treated as the action failing.
-    async fn record_success(
-        &self,
-        held: &Held,
-        history_name: &str,
-        intent: &Intent,
-        result: &str,
-    ) -> Result<(), LedgerError> {
-        self.finish_claim(held, "done", Some(result.to_string()), None)
-            .await?;
-        let change = intent.change_id.clone();
-        self.ledger
-            .update::<TargetHistory, _>(history_name, |h| {
-                if let Some(e) = h
-                    .actions
-                    .iter_mut()
-                    .rev()
-                    .find(|e| e.change_id == change && e.result.is_none())
-                {
-                    e.result = Some(result.to_string());
+    /// Stage 5: the call. An answer that never came is read back: the report says what is true.
+    async fn apply(&self, spec: &ActionSpec, held: &mut Held, history_key: &str) -> Stage<Verdict> {
+        let tag = claims::tag(&held.key);
+        let (error, transient) = match spec.apply(self.deps, &tag).await {
+            Ok(result) => return Ok(self.record_success(held, history_key, result).await),
+            Err(MutationError::Refused(e)) => (e, false),
+            Err(MutationError::Unknown(e)) => match spec
+                .already_applied(self.deps, held.claim.claimed_at, &tag)
+                .await
+            {
+                Ok(Some(result)) => {
+                    let result = format!(
+                        "{result} (the call's answer was lost: {e}; read back, it was made)"
+                    );
+                    return Ok(self.record_success(held, history_key, result).await);
                 }
-            })
+                Ok(None) => (format!("{e}; read back: it was not made"), true),
+                // The claim stays `claimed`: after its lease a retry reads back again.
+                Err(re) => {
+                    return Ok(Verdict::Unknown {
+                        error: format!("{e}; reading back failed too: {re}"),
+                    })
+                }
+            },
+        };
+        self.end(held, ClaimStatus::Failed, None, Some(error.clone()))
             .await?;
-        Ok(())
+        Ok(Verdict::Failed { error, transient })
     }
 
-    async fn finish_claim(
+    /// After the mutation: the claim is done and the slot gets its result. A failure here does not
+    /// undo the mutation, so it is reported with it, not as the action failing.
+    async fn record_success(&self, held: &mut Held, history_key: &str, result: String) -> Verdict {
+        let recorded = async {
+            claims::finish(
+                &self.ledger,
+                held,
+                ClaimStatus::Done,
+                Some(result.clone()),
+                None,
+            )
+            .await?;
+            self.ledger
+                .update::<TargetHistory, _>(history_key, |h| {
+                    history::settle_slot(h, &held.key, &result)
+                })
+                .await?;
+            pending::remove(&self.ledger, &held.key).await
+        };
+        Verdict::Done {
+            ledger: recorded.await.err().map(|e| e.to_string()),
+            result,
+        }
+    }
+
+    /// Ends the held claim with `status`; a deferred claim that ends leaves the pending queue.
+    async fn end(
         &self,
-        held: &Held,
-        status: &str,
+        held: &mut Held,
+        status: ClaimStatus,
         result: Option<String>,
         reason: Option<String>,
-    ) -> Result<(), LedgerError> {
-        let mut c = held.claim.clone();
-        c.status = status.to_string();
-        c.result = result;
-        c.reason = reason;
-        // Only this invocation holds the claim; `Superseded` means a retry took it over, and that
-        // retry will record its own ending.
-        self.ledger.replace(&held.key, &c, &held.etag).await?;
+    ) -> Stage<()> {
+        claims::finish(&self.ledger, held, status, result, reason)
+            .await
+            .map_err(not_attempted)?;
+        if status != ClaimStatus::Deferred {
+            pending::remove(&self.ledger, &held.key)
+                .await
+                .map_err(not_attempted)?;
+        }
         Ok(())
     }
 
-    /// Appends the decision about one action to the audit ledger.
+    /// The slot of an action that was not made goes back, so it counts toward no cooldown.
+    async fn give_back(&self, history_key: &str, held: &Held) {
+        let released = self
+            .ledger
+            .update::<TargetHistory, _>(history_key, |h| history::release(h, &held.key))
+            .await;
+        if let Err(e) = released {
+            tracing::warn!(error = %e, "a reserved slot could not be given back");
+        }
+    }
+
+    async fn defer(
+        &self,
+        intent: &Intent,
+        spec: &ActionSpec,
+        key: &str,
+        until: i64,
+        why: &str,
+    ) -> Stage<()> {
+        let item = PendingItem {
+            claim: key.to_string(),
+            intent: intent.clone(),
+            spec: spec.clone(),
+            trigger: self.trigger.clone(),
+            not_before: until,
+            reason: why.to_string(),
+            deferred_at: self.now,
+        };
+        pending::defer(&self.ledger, item)
+            .await
+            .map_err(not_attempted)
+    }
+
+    fn ask<'k>(&self, intent: &Intent, key: &'k str, kind: &'k str) -> Ask<'k> {
+        Ask {
+            claim: key,
+            kind,
+            alarm_response: intent.alarm_response,
+            force: self.operator.as_ref().is_some_and(|o| o.force),
+            now: self.now,
+        }
+    }
+
+    /// What an operator's `--force` passes here: the rail that would hold the action without it.
+    fn passed_by_force(&self, h: &TargetHistory, ask: &Ask) -> Option<String> {
+        let op = self.operator.as_ref().filter(|o| o.force)?;
+        let unforced = Ask {
+            force: false,
+            ..*ask
+        };
+        let rail = history::rails(h, &unforced, self.config())?;
+        if history::rails(h, ask, self.config()).is_some() {
+            return None; // still held: force passed nothing
+        }
+        Some(format!(
+            "--force by {} passed it ({}): {}",
+            op.by,
+            op.why.as_deref().unwrap_or("no reason given"),
+            describe_verdict(&self.rail_verdict(rail), self.config())
+        ))
+    }
+
+    fn note_forced(&self, passed: Option<String>) {
+        if let Ok(mut f) = self.forced.lock() {
+            *f = passed;
+        }
+    }
+
+    fn rail_verdict(&self, rail: Rail) -> Verdict {
+        let cfg = self.config();
+        match rail {
+            // An operator asked for it now: say when it may be done rather than doing it later
+            // behind their back.
+            Rail::Cooldown { until } if self.trigger.kind == TriggerKind::Manual => {
+                Verdict::Held(Hold::Cooldown { until })
+            }
+            Rail::Cooldown { until } => Verdict::Deferred {
+                until,
+                why: format!(
+                    "cooldown: the last action on this target was under {} min ago",
+                    cfg.cooldown_minutes
+                ),
+            },
+            Rail::InFlight { action, until } => Verdict::Deferred {
+                until,
+                why: format!("another action on this target is under way ({action})"),
+            },
+            Rail::Cap { count, history } => Verdict::Held(Hold::Cap { count, history }),
+            Rail::Loop { relapses, history } => Verdict::Held(Hold::Loop { relapses, history }),
+        }
+    }
+
+    /// Appends the decision about one action to the audit ledger, with the action itself.
     async fn record(
         &self,
         intent: &Intent,
+        spec: &ActionSpec,
         action: &Action,
-        result: Option<String>,
+        verdict: &Verdict,
     ) -> Result<String, LedgerError> {
         let at_ms = crate::clock::now_millis();
         let (at, at_text) = Decision::stamp(at_ms);
@@ -568,80 +609,20 @@ impl<'a> Guard<'a> {
             status,
             reason: action.detail.clone(),
             evidence: intent.evidence.clone(),
-            result,
+            result: match verdict {
+                Verdict::Done { result, .. } => Some(result.clone()),
+                _ => None,
+            },
+            intent: Some(intent.clone()),
+            spec: Some(spec.clone()),
             operator: self.operator.clone(),
+            approvable: matches!(
+                verdict,
+                Verdict::Held(Hold::Policy { .. } | Hold::Paused { .. })
+            ),
+            id: String::new(),
         };
         self.ledger.record_decision(&d).await
-    }
-
-    /// Cooldown, cap and loop rules against a target's history; an operator's `--force` passes a
-    /// cooldown or the cap (and the guard remembers which, for the record).
-    fn rails(&self, h: &TargetHistory, intent: &Intent, kind: &str) -> Option<Hold> {
-        let hold = self.unforced_rails(h, intent, kind);
-        let op = self.operator.as_ref().filter(|o| o.force);
-        match (hold, op) {
-            (Some(h @ (Hold::Cooldown { .. } | Hold::Cap { .. })), Some(op)) => {
-                let passed = format!(
-                    "--force by {} passed it ({}): {}",
-                    op.by,
-                    op.why.as_deref().unwrap_or("no reason given"),
-                    describe_hold(&h, self.cfg)
-                );
-                if let Ok(mut f) = self.forced.lock() {
-                    *f = Some(passed);
-                }
-                None
-            }
-            (hold, _) => hold,
-        }
-    }
-
-    fn unforced_rails(&self, h: &TargetHistory, intent: &Intent, kind: &str) -> Option<Hold> {
-        let cfg = self.cfg;
-        let window = cfg.loop_window_minutes as i64 * 60;
-        let relapses = h
-            .relapses
-            .iter()
-            .filter(|t| self.now - **t <= window)
-            .count();
-        let lines = || {
-            h.actions
-                .iter()
-                .rev()
-                .take(10)
-                .map(HistoryEntry::line)
-                .collect::<Vec<_>>()
-        };
-        if intent.alarm_response && relapses >= cfg.loop_max_failed_fixes as usize {
-            return Some(Hold::Loop {
-                relapses,
-                history: lines(),
-            });
-        }
-        let day = h
-            .actions
-            .iter()
-            .filter(|a| self.now - a.at < 86_400)
-            .count();
-        if day >= cfg.max_actions_per_day as usize {
-            return Some(Hold::Cap {
-                count: day,
-                history: lines(),
-            });
-        }
-        let cooldown = cfg.cooldown_minutes as i64 * 60;
-        let last = h
-            .actions
-            .iter()
-            .filter(|a| a.action == kind)
-            .map(|a| a.at)
-            .max();
-        match last {
-            Some(last) if self.now - last < cooldown => Some(Hold::Cooldown {
-                until: last + cooldown,
-            }),
-            _ => None,
-        }
     }
 }
 
@@ -649,24 +630,6 @@ impl<'a> Guard<'a> {
 fn not_attempted(e: LedgerError) -> Verdict {
     Verdict::NotAttempted {
         error: e.to_string(),
-    }
-}
-
-fn summarize_claim(c: &Claim) -> String {
-    match (&c.status[..], &c.result) {
-        ("done", Some(r)) => format!("already done at {}: {r}", rfc3339(c.claimed_at)),
-        ("claimed", _) => format!(
-            "another invocation claimed it at {} and is acting",
-            rfc3339(c.claimed_at)
-        ),
-        (s, _) => format!(
-            "already handled at {} ({s}{})",
-            rfc3339(c.claimed_at),
-            c.reason
-                .as_ref()
-                .map(|r| format!(": {r}"))
-                .unwrap_or_default()
-        ),
     }
 }
 
@@ -693,40 +656,52 @@ pub fn describe_hold(h: &Hold, cfg: &Config) -> String {
     }
 }
 
+/// Why an action was not made, in one phrase.
+pub fn describe_verdict(v: &Verdict, cfg: &Config) -> String {
+    match v {
+        Verdict::Held(h) => describe_hold(h, cfg),
+        Verdict::Deferred { until, why } => {
+            format!("{why}; deferred until {}", rfc3339(*until))
+        }
+        Verdict::NotAttempted { error } => {
+            format!("the audit ledger could not be reached, so nothing was changed ({error})")
+        }
+        Verdict::Failed { error, .. } => error.clone(),
+        Verdict::Unknown { error } => format!("unknown whether it was made: {error}"),
+        Verdict::Done { result, .. } => result.clone(),
+        Verdict::Planned => "planned".into(),
+    }
+}
+
 fn describe(v: &Verdict, intent: &Intent, cfg: &Config) -> (ActionStatus, String) {
+    let detail = &intent.detail;
     match v {
         Verdict::Done {
             result,
             ledger: None,
-        } => (ActionStatus::Done, format!("{}: {result}", intent.detail)),
+        } => (ActionStatus::Done, format!("{detail}: {result}")),
         Verdict::Done {
             result,
             ledger: Some(e),
         } => (
             ActionStatus::Done,
             format!(
-                "{}: {result} (the audit ledger could not be updated afterwards: {e}; the next run reconciles it)",
-                intent.detail
+                "{detail}: {result} (the audit ledger could not be updated afterwards: {e}; the next run reconciles it)"
             ),
         ),
-        Verdict::Planned => (
-            ActionStatus::Planned,
-            format!("dry run: would {}", intent.detail),
+        Verdict::Planned => (ActionStatus::Planned, format!("dry run: would {detail}")),
+        Verdict::Deferred { .. } => (
+            ActionStatus::Deferred,
+            format!("not yet ({}): {detail}", describe_verdict(v, cfg)),
         ),
-        Verdict::Held(h) => (
+        Verdict::Held(_) | Verdict::NotAttempted { .. } => (
             ActionStatus::Skipped,
-            format!("not done ({}): {}", describe_hold(h, cfg), intent.detail),
+            format!("not done ({}): {detail}", describe_verdict(v, cfg)),
         ),
-        Verdict::NotAttempted { error } => (
-            ActionStatus::Skipped,
-            format!(
-                "not done: the audit ledger could not be reached, so nothing was changed ({error}): {}",
-                intent.detail
-            ),
-        ),
-        Verdict::Failed { error } => (
+        Verdict::Failed { error, .. } => (ActionStatus::Failed, format!("{detail} failed: {error}")),
+        Verdict::Unknown { error } => (
             ActionStatus::Failed,
-            format!("{} failed: {error}", intent.detail),
+            format!("{detail}: unknown whether it was made ({error})"),
         ),
     }
 }

@@ -22,6 +22,8 @@ use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
 use crate::aws::{describe_error, is_transient};
 use crate::clock::{civil_date, rfc3339};
+use crate::deps::Deps;
+use crate::safety::actions::{ActionSpec, Intent};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {
@@ -157,10 +159,21 @@ pub fn safe_key(part: &str) -> String {
     out
 }
 
-fn fnv1a(s: &str) -> u64 {
+pub fn fnv1a(s: &str) -> u64 {
     s.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
         (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
     })
+}
+
+impl Deps {
+    /// The audit ledger in the configured bucket and prefix (a handle; nothing is read yet).
+    pub fn ledger(&self) -> Ledger {
+        Ledger::new(
+            self.aws.s3().clone(),
+            &self.config.bucket,
+            &self.config.ledger_prefix,
+        )
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -420,6 +433,22 @@ impl Ledger {
         }
     }
 
+    /// The decision with this id (its record's name, which begins with its epoch milliseconds, so
+    /// the day's folder is known without an index). `None` when there is none.
+    pub async fn decision(&self, id: &str) -> Result<Option<Decision>, LedgerError> {
+        let ms = id.split('-').next().and_then(|m| m.parse::<i64>().ok());
+        let safe = !id.is_empty() && safe_key(id) == id;
+        let Some(ms) = ms.filter(|_| safe) else {
+            return Ok(None);
+        };
+        let (y, m, d) = civil_date(ms.div_euclid(1000));
+        let key = format!("{}decisions/{y:04}/{m:02}/{d:02}/{id}.json", self.prefix);
+        Ok(self.get::<Decision>(&key).await?.map(|v| Decision {
+            id: id.to_string(),
+            ..v.value
+        }))
+    }
+
     /// Appends one decision record; never overwrites (names are unique per run and sequence).
     pub async fn record_decision(&self, record: &Decision) -> Result<String, LedgerError> {
         let (y, m, d) = civil_date(record.at);
@@ -455,7 +484,8 @@ impl Ledger {
             let prefix = format!("{}decisions/{y:04}/{m:02}/{d:02}/", self.prefix);
             for k in self.list(&prefix).await? {
                 if let Some(v) = self.get::<Decision>(&k).await? {
-                    out.push(v.value);
+                    let id = decision_id(&k);
+                    out.push(Decision { id, ..v.value });
                 }
             }
         }
@@ -502,6 +532,13 @@ impl Ledger {
     }
 }
 
+/// A decision's id, as `autoheal approve` takes it: its record's name (which starts with the
+/// decision's epoch milliseconds, so [`Ledger::decision`] finds the record without an index).
+pub fn decision_id(key: &str) -> String {
+    let name = key.rsplit('/').next().unwrap_or(key);
+    name.strip_suffix(".json").unwrap_or(name).to_string()
+}
+
 /// One line of the audit trail: what was decided about one intended action, and on what evidence.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Decision {
@@ -524,6 +561,17 @@ pub struct Decision {
     /// The person behind an operator's command, and whether they forced or approved it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub operator: Option<crate::safety::operator::Operator>,
+    /// Held by policy (report-only, the allow-list) or a pause: a human may approve it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub approvable: bool,
+    /// Its id (the record's name), filled in when read back; `autoheal approve` takes it.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub id: String,
+    /// What was intended and the action itself, so a held decision can be approved as recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub intent: Option<Intent>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spec: Option<ActionSpec>,
 }
 
 impl Decision {

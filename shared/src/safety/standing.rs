@@ -5,7 +5,7 @@
 use serde::Serialize;
 
 use crate::config::Config;
-use crate::safety::guard::TargetHistory;
+use crate::safety::history::{self, Ask, Rail, TargetHistory};
 use crate::safety::ledger::{Ledger, LedgerError};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -20,6 +20,8 @@ pub struct Standing {
     /// The target's ledger name (`service_<cluster>_<service>`, `rule_<name>`, …).
     pub target: String,
     pub cooldowns: Vec<Cooldown>,
+    /// An action reserved and not finished, and until when its run may still be acting.
+    pub in_flight: Option<(String, i64)>,
     pub actions_24h: usize,
     pub cap: u32,
     /// At the cap: when the oldest counted action leaves the 24 h window.
@@ -31,20 +33,34 @@ pub struct Standing {
     pub last: Option<String>,
 }
 
+/// The rails for every kind of action the target has seen, asked as the guard asks them
+/// (`history::rails`), so status and guard never disagree. The cap is counted apart, so that a
+/// target at its cap still shows its cooldowns.
 pub fn standing(target: &str, h: &TargetHistory, cfg: &Config, now: i64) -> Standing {
-    let cooldown = cfg.cooldown_minutes as i64 * 60;
-    let mut cooldowns: Vec<Cooldown> = Vec::new();
-    for a in &h.actions {
-        let until = a.at + cooldown;
-        if until <= now {
-            continue;
-        }
-        match cooldowns.iter_mut().find(|c| c.action == a.action) {
-            Some(c) => c.until = c.until.max(until),
-            None => cooldowns.push(Cooldown {
-                action: a.action.clone(),
+    let uncapped = Config {
+        max_actions_per_day: u32::MAX,
+        ..cfg.clone()
+    };
+    let mut kinds: Vec<&str> = h.actions.iter().map(|a| a.action.as_str()).collect();
+    kinds.sort_unstable();
+    kinds.dedup();
+    let mut cooldowns = Vec::new();
+    let mut in_flight = None;
+    for kind in kinds {
+        let ask = Ask {
+            claim: "",
+            kind,
+            alarm_response: false,
+            force: false,
+            now,
+        };
+        match history::rails(h, &ask, &uncapped) {
+            Some(Rail::Cooldown { until }) => cooldowns.push(Cooldown {
+                action: kind.to_string(),
                 until,
             }),
+            Some(Rail::InFlight { action, until }) => in_flight = Some((action, until)),
+            _ => {}
         }
     }
     let day: Vec<i64> = h
@@ -59,6 +75,7 @@ pub fn standing(target: &str, h: &TargetHistory, cfg: &Config, now: i64) -> Stan
     Standing {
         target: target.to_string(),
         cooldowns,
+        in_flight,
         actions_24h: day.len(),
         cap: cfg.max_actions_per_day,
         cap_frees_at: at_cap
@@ -66,14 +83,7 @@ pub fn standing(target: &str, h: &TargetHistory, cfg: &Config, now: i64) -> Stan
             .flatten(),
         relapses,
         loop_stopped: relapses >= cfg.loop_max_failed_fixes as usize,
-        last: h.actions.iter().max_by_key(|a| a.at).map(|a| {
-            format!(
-                "{} {} by {}",
-                crate::clock::rfc3339(a.at),
-                a.action,
-                a.playbook
-            )
-        }),
+        last: h.actions.iter().max_by_key(|a| a.at).map(|a| a.line()),
     }
 }
 
@@ -97,15 +107,17 @@ pub async fn all(ledger: &Ledger, cfg: &Config, now: i64) -> Result<Vec<Standing
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::safety::guard::HistoryEntry;
+    use crate::safety::history::HistoryEntry;
 
     fn entry(at: i64, action: &str) -> HistoryEntry {
         HistoryEntry {
             at,
             playbook: "rollback".into(),
             action: action.into(),
-            change_id: "c".into(),
-            result: None,
+            change_id: format!("c{at}"),
+            result: Some("ok".into()),
+            claim: Some(format!("claim-{at}")),
+            lease_until: 0,
         }
     }
 
@@ -127,13 +139,22 @@ mod tests {
             relapses: vec![],
         };
         let s = standing("service_c_s", &h, &cfg, now);
+        // A service's changes cool each other down, whatever their kind.
+        let until = now - 600 + 1800;
         assert_eq!(
             s.cooldowns,
-            vec![Cooldown {
-                action: "update_service_task_definition".into(),
-                until: now - 600 + 1800
-            }]
+            vec![
+                Cooldown {
+                    action: "force_new_deployment".into(),
+                    until
+                },
+                Cooldown {
+                    action: "update_service_task_definition".into(),
+                    until
+                }
+            ]
         );
+        assert_eq!(s.in_flight, None);
         assert_eq!((s.actions_24h, s.cap), (2, 2));
         assert_eq!(s.cap_frees_at, Some(now - 20 * 3600 + 86_400));
         assert!(!s.loop_stopped);

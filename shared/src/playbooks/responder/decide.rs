@@ -89,18 +89,20 @@ impl<'a> Signals<'a> {
     }
 }
 
-/// The rules, strongest evidence first.
-const RULES: [fn(&Signals) -> Option<Decision>; 10] = [
+/// The rules, strongest evidence first: what the collector itself says (its log, Twitch's own
+/// verdict, S3's refusal) outranks the timing of a release.
+const RULES: [fn(&Signals) -> Option<Decision>; 11] = [
     unreadable_log,
     configuration_problem,
-    deploy_related,
     twitch_rejects_token,
     auth_failures_in_logs,
     client_id_mismatch,
     s3_denied,
+    deploy_related,
     discovery_failing,
     tasks_predate_secret,
     stalled_cycle,
+    busy_without_saving,
 ];
 
 pub fn decide(
@@ -149,6 +151,10 @@ fn configuration_problem(s: &Signals) -> Option<Decision> {
 }
 
 fn deploy_related(s: &Signals) -> Option<Decision> {
+    // Autoheal's own forced redeploy is not a release.
+    if s.t.own_deployment {
+        return None;
+    }
     let dep = s.t.deployed_at?;
     let recent = s.alarm_at - dep <= DEPLOY_RELATED_SECS && s.alarm_at >= dep;
     if !recent || s.token_rejected > 0 || s.predates_secret {
@@ -167,14 +173,19 @@ fn deploy_related(s: &Signals) -> Option<Decision> {
 
 /// Twitch's own answer outranks log evidence: a rejected token is never "fixed" by a restart.
 fn twitch_rejects_token(s: &Signals) -> Option<Decision> {
-    let Some(TokenCheck::Rejected { status }) = s.token else {
-        return None;
-    };
     let oauth = &s.cfg.oauth_secret_id;
-    Some((Playbook::ChannelDiscovery, Plan::Escalate {
-        why: format!("Twitch rejects the OAuth token in {oauth} (validate answered HTTP {status}); redeploying would start tasks with the same token"),
-        steps: s.rotate_steps(),
-    }))
+    let why = match s.token {
+        Some(TokenCheck::Rejected { status }) => format!("Twitch rejects the OAuth token in {oauth} (validate answered HTTP {status}); redeploying would start tasks with the same token"),
+        Some(TokenCheck::Unusable(why)) => format!("the OAuth token in {oauth} cannot work as stored: {why}; redeploying would start tasks with the same value"),
+        _ => return None,
+    };
+    Some((
+        Playbook::ChannelDiscovery,
+        Plan::Escalate {
+            why,
+            steps: s.rotate_steps(),
+        },
+    ))
 }
 
 fn auth_failures_in_logs(s: &Signals) -> Option<Decision> {
@@ -241,13 +252,15 @@ fn tasks_predate_secret(s: &Signals) -> Option<Decision> {
     s.redeploy("the running tasks started before the latest Twitch secret change".into())
 }
 
+/// A hung cycle (VIEWERATLAS.md §8, defect 2): the process runs, and its log went silent.
 fn stalled_cycle(s: &Signals) -> Option<Decision> {
     let running = s.t.service.as_ref().map(|x| x.running_count()).unwrap_or(0);
     if s.kind != AlarmKind::SnapshotStalled || running == 0 {
         return None;
     }
     let g = s.t.collector()?;
-    if g.count(Signature::Saved) > 0 || g.failures() > 0 {
+    // Any line in the window is activity: not the silence the runbook's evidence describes.
+    if g.events > 0 || g.failures() > 0 {
         return None;
     }
     let last = g
@@ -256,6 +269,24 @@ fn stalled_cycle(s: &Signals) -> Option<Decision> {
         .map(|(_, l)| l.clone())
         .unwrap_or_else(|| "no log lines at all".into());
     s.redeploy(format!("the collector runs but has stalled: no 'Saved:' and no errors in the window (last line: {last}); a restart clears a hung cycle (VIEWERATLAS.md §8, defect 2)"))
+}
+
+/// The collector is active but saved nothing: a healthy collector can go hours without saving
+/// (one snapshot per channel per UTC day, VIEWERATLAS.md §2 and §5), so this is not a hang.
+fn busy_without_saving(s: &Signals) -> Option<Decision> {
+    let g = s.t.collector()?;
+    if s.kind != AlarmKind::SnapshotStalled || g.events == 0 || g.count(Signature::Saved) > 0 {
+        return None;
+    }
+    let last = g
+        .last_line
+        .as_ref()
+        .map(|(_, l)| l.clone())
+        .unwrap_or_default();
+    s.escalate(
+        format!("the collector is active ({} log lines in the window, latest: {last}) but saved no snapshot; a healthy collector can go hours without saving (daily dedup), so a restart is not justified", g.events),
+        vec![format!("Check whether every channel was already collected today (dedup) before acting; RUNBOOK §6 A. {} is the log to read", s.cfg.collector_log_group)],
+    )
 }
 
 fn nothing_a_redeploy_fixes(s: &Signals) -> Decision {

@@ -10,13 +10,14 @@ mod triage;
 
 use crate::clock::now_epoch;
 use crate::deps::Deps;
+use crate::deps::Invocation;
 use crate::intake::AlarmSignal;
 use crate::playbooks::rollback::{self, Request};
 use crate::probes::service::{alarm_live_state, AlarmLive};
 use crate::probes::twitch::{self, TokenCheck};
 use crate::report::{Check, CheckStatus, Outcome, Playbook, Report, TriggerRef};
-use crate::safety::guard::{Guard, Intent};
-use crate::safety::mutations::ForceDeployment;
+use crate::safety::actions::{ActionSpec, Intent};
+use crate::safety::guard::Guard;
 use crate::safety::settle::settle;
 
 use decide::{decide, Plan};
@@ -47,7 +48,7 @@ pub async fn handle(
     deps: &Deps,
     alarm: &AlarmSignal,
     trigger: TriggerRef,
-    dry_run: bool,
+    inv: Invocation,
 ) -> Report {
     let now = now_epoch();
     let kind = alarm_kind(&alarm.name);
@@ -91,11 +92,13 @@ pub async fn handle(
                 why: format!("{why} {tag}"),
                 from_alarm: true,
                 operator: None,
+                alarm: Some(alarm.name.clone()),
+                deployment: None,
             };
-            Box::pin(rollback::roll_back(deps, req, r, dry_run)).await
+            Box::pin(rollback::roll_back(deps, req, r, inv)).await
         }
         Plan::Redeploy { why } => {
-            let guard = Guard::new(&deps.config, deps.ledger(), trigger, dry_run, now);
+            let guard = Guard::for_run(deps, trigger, inv);
             redeploy(
                 deps,
                 &guard,
@@ -149,7 +152,9 @@ fn token_check(token: Option<&TokenCheck>) -> Check {
             "token check off (AUTOHEAL_TWITCH_VALIDATE_URL is empty); judged from the logs",
         ),
         Some(c @ TokenCheck::Valid { .. }) => Check::pass("twitch_token", c.summary()),
-        Some(c @ TokenCheck::Rejected { .. }) => Check::fail("twitch_token", c.summary()),
+        Some(c @ (TokenCheck::Rejected { .. } | TokenCheck::Unusable(_))) => {
+            Check::fail("twitch_token", c.summary())
+        }
         Some(c @ TokenCheck::Unknown(_)) => Check::error("twitch_token", c.summary()),
     }
 }
@@ -176,13 +181,12 @@ async fn redeploy(
             .collect(),
         alarm_response: true,
     };
-    let m = ForceDeployment {
-        aws: &deps.aws,
+    let spec = ActionSpec::ForceNewDeployment {
         cluster: cfg.cluster.clone(),
         service: cfg.collector_service.clone(),
         alarm: Some(alarm.name.clone()),
     };
-    let out = guard.act(&intent, &m).await;
+    let out = guard.act(&intent, &spec).await;
     settle(r, vec![out], why, cfg);
     if r.outcome == Outcome::Remediated {
         r.step("Verification is the next scheduled freshness check: it must see new snapshots within the freshness window");

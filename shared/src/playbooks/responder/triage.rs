@@ -8,9 +8,10 @@ use crate::aws::{describe_error, Aws};
 use crate::deps::Deps;
 use crate::probes::freshness::{self, age_text};
 use crate::probes::logscan::{self, GroupScan, Signature};
-use crate::probes::secrets::{secret_name_matches, secrets_state};
+use crate::probes::secrets::{secret_name_matches, secrets_state, Redactor};
 use crate::probes::service::{describe_service, short_td};
 use crate::report::{Check, CheckStatus, Report};
+use crate::safety::history::TargetHistory;
 
 /// What triage found; every field is evidence in the report.
 pub struct Triage {
@@ -23,6 +24,10 @@ pub struct Triage {
     pub secret_problems: Vec<String>,
     pub env_problems: Vec<String>,
     pub deployed_at: Option<i64>,
+    /// The current deployment is one Autoheal made (a forced redeploy), not a release.
+    pub own_deployment: bool,
+    /// Why the secret values could not be read to redact the log lines (then none are shown).
+    pub unredactable: Vec<String>,
 }
 
 impl Triage {
@@ -152,39 +157,100 @@ pub async fn triage(deps: &Deps, now: i64) -> Triage {
     let cfg = &deps.config;
     let aws = &deps.aws;
     let start_ms = (now - cfg.log_lookback_minutes as i64 * 60) * 1000;
-    let (service, c, a, v, findings, stopped, (secret_changed, secret_problems)) = tokio::join!(
-        describe_service(aws, &cfg.cluster, &cfg.collector_service),
-        logscan::scan(aws, &cfg.collector_log_group, start_ms, &[]),
-        logscan::scan(aws, &cfg.analysis_log_group, start_ms, &[]),
-        logscan::scan(aws, &cfg.vod_log_group, start_ms, &[]),
+    // The running revision's settings are read as soon as the service answers, alongside the rest.
+    let service_and_settings = async {
+        let service = describe_service(aws, &cfg.cluster, &cfg.collector_service).await;
+        let problems = match &service {
+            Ok(s) => task_definition_problems(deps, s.task_definition().unwrap_or_default()).await,
+            Err(_) => Vec::new(),
+        };
+        (service, problems)
+    };
+    let (
+        (service, env_problems),
+        c,
+        a,
+        v,
+        findings,
+        stopped,
+        (secret_changed, secret_problems),
+        (redactor, unreadable),
+        own,
+    ) = tokio::join!(
+        service_and_settings,
+        logscan::scan(aws, &cfg.collector_log_group, start_ms),
+        logscan::scan(aws, &cfg.analysis_log_group, start_ms),
+        logscan::scan(aws, &cfg.vod_log_group, start_ms),
         Box::pin(freshness::run(aws, cfg, now)),
         stopped_reasons(aws, &cfg.cluster, &cfg.collector_service),
         secrets_state(deps),
+        Redactor::read(deps),
+        own_results(deps),
     );
-    let (env_problems, deployed_at) = match &service {
-        Ok(s) => {
-            let primary = s
-                .deployments()
-                .iter()
-                .find(|d| d.status() == Some("PRIMARY"))
-                .or(s.deployments().first());
-            let td = s.task_definition().unwrap_or_default();
-            (
-                task_definition_problems(deps, td).await,
-                primary.and_then(|d| d.created_at()).map(|t| t.secs()),
-            )
-        }
-        Err(_) => (Vec::new(), None),
-    };
+    let primary = service.as_ref().ok().and_then(|s| {
+        s.deployments()
+            .iter()
+            .find(|d| d.status() == Some("PRIMARY"))
+            .or(s.deployments().first())
+            .cloned()
+    });
+    let scans = [c, a, v]
+        .into_iter()
+        .map(|g| shown(g, &redactor, &unreadable))
+        .collect();
+    let unredactable = unreadable;
     Triage {
         service,
-        scans: vec![c, a, v],
+        scans,
         findings,
         stopped,
         secret_changed,
         secret_problems,
         env_problems,
-        deployed_at,
+        deployed_at: primary
+            .as_ref()
+            .and_then(|d| d.created_at())
+            .map(|t| t.secs()),
+        own_deployment: primary
+            .as_ref()
+            .and_then(|d| d.id())
+            .is_some_and(|id| own.iter().any(|r| r.contains(id))),
+        unredactable,
+    }
+}
+
+/// A scan as the report may show it: lines with the secret values blanked out, or no lines at all
+/// when those values could not be read (a line could then hold one unseen).
+fn shown(g: GroupScan, redactor: &Redactor, unreadable: &[String]) -> GroupScan {
+    let mut g = g.redacted(redactor);
+    if !unreadable.is_empty() {
+        g.samples.clear();
+        g.last_line = g.last_line.map(|(t, _)| {
+            (
+                t,
+                "(line withheld: the secret values to redact it could not be read)".into(),
+            )
+        });
+    }
+    g
+}
+
+/// The results of Autoheal's own actions on the collector: its forced deployments are not releases.
+async fn own_results(deps: &Deps) -> Vec<String> {
+    let cfg = &deps.config;
+    let ledger = deps.ledger();
+    let target = format!("service/{}/{}", cfg.cluster, cfg.collector_service);
+    match ledger
+        .get::<TargetHistory>(&ledger.key("targets", &target))
+        .await
+    {
+        Ok(Some(h)) => h
+            .value
+            .actions
+            .into_iter()
+            .filter_map(|a| a.result)
+            .collect(),
+        _ => Vec::new(),
     }
 }
 
@@ -197,6 +263,15 @@ pub fn triage_checks(t: &Triage, now: i64, r: &mut Report) {
         Check::fail("stopped_tasks", t.stopped.join("; "))
     });
     r.checks.extend(t.scans.iter().map(scan_check));
+    if !t.unredactable.is_empty() {
+        r.checks.push(Check::error(
+            "log_lines_withheld",
+            format!(
+                "the secret values to redact log lines could not be read ({}); counts are shown, lines are not",
+                t.unredactable.join("; ")
+            ),
+        ));
+    }
     // Data freshness and what is deployed always; any other smoke check only when it did not pass
     // (the service itself is already described above).
     let always = [
