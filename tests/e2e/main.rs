@@ -2,6 +2,7 @@
 //! loopback, started per test by the harness). One test binary, so the SDK links once.
 
 mod alarm_gap;
+mod approve;
 mod cli;
 mod crash_matrix;
 mod fault_sweep;

@@ -2,6 +2,7 @@
 //! functions run, run the smoke test by hand, and the on-call workflow (pause, resume, status,
 //! approve, manual runs), one file each.
 
+mod approve;
 mod operator;
 mod pause;
 mod run_job;
@@ -35,6 +36,9 @@ USAGE:
   autoheal run analysis|vod [--dry-run] [--text]
                                                 one manual run with the schedule's target configuration,
                                                 as Autoheal starts it (a success re-enables its rule)
+  autoheal approve <decision-id> [--dry-run] [--text]
+                                                carry out exactly the action a report held for a human
+                                                (report-only, allow-list, pause), once, after a live check
   autoheal pause [--playbook P] [--until TIME] --reason TEXT
                                                 hold Autoheal's actions (all, or playbook P); runs still
                                                 triage and report
@@ -136,6 +140,7 @@ pub fn main(args: Vec<String>) -> ExitCode {
         "rollback" => with_override("rollback", rest, rollback),
         "schedules" => with_override("schedules", rest, schedules),
         "run" => with_override("run", rest, run_job::run_cmd),
+        "approve" => with_override("approve", rest, approve::approve_cmd),
         "pause" => pause::pause_cmd(rest),
         "resume" => pause::resume_cmd(rest),
         "status" => status::status_cmd(rest),

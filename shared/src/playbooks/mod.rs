@@ -3,6 +3,7 @@
 //! intended change to the guard in `safety`; it returns the run's report.
 
 pub mod alarm_gap;
+pub mod approval;
 pub mod deferred;
 pub mod incident;
 pub mod manual_run;
