@@ -247,3 +247,64 @@ async fn with_the_chatbot_format_sns_takes_the_message_and_machines_still_get_th
     assert_eq!(sent[0].report["trigger"]["id"], "chat-1");
     assert_eq!(sent[0].report["outcome"], "escalated");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_duplicate_of_a_change_whose_report_never_went_out_is_published_once() {
+    let world = World::healthy();
+    world.scenario("rotate-secret", json!({}));
+    let deps = world.deps().await;
+    let ev = sample_event("secret-update-oauth-token.json");
+    world.emulator.post(
+        "/_world/faults",
+        &json!({"ops": {"Publish": {"code": "InternalError", "status": 500}}}),
+    );
+    let first = run::handle(
+        &deps,
+        Function::RotationRedeploy,
+        &ev,
+        RunOptions::default(),
+    )
+    .await;
+    assert!(
+        first.is_err(),
+        "the remediation's report could not be published"
+    );
+    world.emulator.post("/_world/faults", &json!({"ops": {}}));
+    // Redelivered while the first delivery's claim is still leased: a duplicate, but the only
+    // report that can tell on-call the change was made.
+    let dup = run::handle(
+        &deps,
+        Function::RotationRedeploy,
+        &ev,
+        RunOptions::default(),
+    )
+    .await
+    .expect("published");
+    assert_eq!(
+        dup.outcome,
+        autoheal::report::Outcome::Ignored,
+        "{}",
+        dup.reason
+    );
+    let sent = world.published();
+    assert_eq!(
+        sent.len(),
+        1,
+        "the duplicate states the change, so it is published"
+    );
+    assert!(sent[0].report["reason"]
+        .as_str()
+        .unwrap()
+        .contains("already done"));
+    // Once stated, later duplicates are quiet again.
+    run::handle(
+        &deps,
+        Function::RotationRedeploy,
+        &ev,
+        RunOptions::default(),
+    )
+    .await
+    .expect("run");
+    assert!(world.published().is_empty());
+    assert_eq!(world.calls("UpdateService"), 1);
+}

@@ -111,7 +111,7 @@ fn explain(r: &mut Report, v: &Verdict, what: &str, d: &Decision) {
                 ),
             );
         }
-        Verdict::Held(Hold::Duplicate { previous }) => r.conclude(
+        Verdict::Held(Hold::Duplicate { previous, .. }) => r.conclude(
             Outcome::Ignored,
             format!("{what}; this decision was already approved: {previous}"),
         ),

@@ -39,7 +39,9 @@ pub use crate::safety::operator::Operator;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Hold {
     /// The same change was already handled (or is being handled) by another delivery: `ignored`.
-    Duplicate { previous: String },
+    /// `announce`: that delivery made the change and its report is not known to have gone out,
+    /// so this report states it (and is published, ignored or not).
+    Duplicate { previous: String, announce: bool },
     /// An operator's request too soon after the last action on this target: `ignored`, with when
     /// it may be done (`--force` passes it).
     Cooldown { until: i64 },
@@ -199,7 +201,12 @@ impl<'a> Guard<'a> {
                 }
             }
         }
-        let done = matches!(verdict, Verdict::Done { .. }) && !self.inv.dry_run;
+        // A change this report states as made: marked reported once the report is out.
+        let announced = matches!(
+            verdict,
+            Verdict::Done { .. } | Verdict::Held(Hold::Duplicate { announce: true, .. })
+        );
+        let done = announced && !self.inv.dry_run;
         Guarded {
             verdict,
             action,
@@ -283,6 +290,7 @@ impl<'a> Guard<'a> {
         if let Some(c) = claim.filter(|c| c.value.taken(self.now)) {
             return Err(Verdict::Held(Hold::Duplicate {
                 previous: c.value.summary(),
+                announce: false,
             }));
         }
         let history = self.ledger.get::<TargetHistory>(history_key).await;
@@ -325,6 +333,7 @@ impl<'a> Guard<'a> {
             Claimed::Taken(c) => {
                 return Err(Verdict::Held(Hold::Duplicate {
                     previous: c.summary(),
+                    announce: c.status == ClaimStatus::Done && !c.reported,
                 }))
             }
             Claimed::Unreported(held) => {
@@ -635,7 +644,9 @@ fn not_attempted(e: LedgerError) -> Verdict {
 
 pub fn describe_hold(h: &Hold, cfg: &Config) -> String {
     match h {
-        Hold::Duplicate { previous } => format!("duplicate delivery of the same change: {previous}"),
+        Hold::Duplicate { previous, .. } => {
+            format!("duplicate delivery of the same change: {previous}")
+        }
         Hold::Cooldown { until } => format!(
             "cooldown: the last action on this target was under {} min ago; next allowed at {}",
             cfg.cooldown_minutes,
