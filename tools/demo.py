@@ -122,6 +122,21 @@ def operator(args: list[str], env: dict) -> str:
     return out.stdout
 
 
+def run_under_test(sc: dict, runtime: "LambdaRuntime", env: dict, held: list[str]) -> dict:
+    """The run a scenario is about: a function invocation, or the on-call engineer approving the
+    decision an earlier scenario held (its report named the command)."""
+    if sc.get("approve"):
+        if not held:
+            return {"invoke_error": "no held decision to approve"}
+        print(f"{DIM}   $ autoheal approve {held[-1]}{RESET}")
+        return json.loads(operator(["approve", held[-1]], env))
+    ev = sc["event"]
+    what = ev.get("detail-type") or ("SNS notification" if "Records" in ev else "direct alarm action")
+    ident = ev.get("id") or (ev.get("Records") or [{}])[0].get("Sns", {}).get("MessageId", "")
+    print(f"{DIM}   invoke {sc['function']} with {what} {ident}{RESET}")
+    return runtime.invoke(sc["function"], ev)
+
+
 def render(report: dict) -> str:
     out = subprocess.run([str(AUTOHEAL), "render"], input=json.dumps(report), capture_output=True, text=True)
     return out.stdout if out.returncode == 0 else out.stderr
@@ -207,10 +222,10 @@ SCENARIOS = [
          changes=[scen("collector-stalled", minutes=90), alarm(STALLED)],
          commands=[["pause", "--playbook", "no-new-snapshots", "--until", "2h", "--reason", "collector release 4f2c9ab in progress"]],
          function="alarm-responder", event=event("alarm-eventbridge-snapshot-stalled.json"), expect="escalated"),
-    dict(title="Resumed: the alarm's next delivery restarts the collector", changes=[], keep_world=True,
-         commands=[["resume"]],
-         function="alarm-responder", event=event("alarm-eventbridge-snapshot-stalled.json", id="stalled-after-resume"),
-         expect="remediated"),
+    dict(title="Approved: on-call approves the held restart; exactly that action, after a live re-check",
+         changes=[], keep_world=True, approve=True, expect="remediated"),
+    dict(title="Resumed, and the same approval again: nothing is restarted twice",
+         changes=[], keep_world=True, commands=[["resume"]], approve=True, expect="ignored"),
 ]
 
 
@@ -248,18 +263,18 @@ def main() -> int:
             "AUTOHEAL_TWITCH_VALIDATE_URL": "", "AUTOHEAL_LOG": "info",
         }
         runtime = LambdaRuntime(env)
+        held = []  # decisions held for a human, in the order the reports named them
         for i, sc in enumerate(SCENARIOS, 1):
-            title, function, ev, expected = sc["title"], sc["function"], sc["event"], sc["expect"]
+            title, expected = sc["title"], sc["expect"]
             said = prepare(sc, emulator, runtime, env)
             print(f"\n{BOLD}━━ Scenario {i}/{len(SCENARIOS)}: {title}{RESET}")
             for line in said:
                 print(f"{DIM}   {line}{RESET}")
-            what = ev.get("detail-type") or ("SNS notification" if "Records" in ev else "direct alarm action")
-            ident = ev.get("id") or (ev.get("Records") or [{}])[0].get("Sns", {}).get("MessageId", "")
-            print(f"{DIM}   invoke {function} with {what} {ident}{RESET}")
             started = time.time()
-            result = runtime.invoke(function, ev)
+            result = run_under_test(sc, runtime, env, held)
             took = time.time() - started
+            held += [a["decision_id"] for a in result.get("actions", [])
+                     if a.get("status") == "skipped" and a.get("decision_id")]
             if "invoke_error" in result:
                 print(f"{RED}   invocation failed:{RESET}\n{result['invoke_error']}")
                 failures.append(title)
@@ -272,7 +287,7 @@ def main() -> int:
                     print(f"{DIM}   SNS message received by on-call ({took:.1f}s), subject: {m['subject']}{RESET}\n")
                     print("   " + render(json.loads(m["message"])).replace("\n", "\n   "))
             else:
-                print(f"{DIM}   nothing published (healthy runs stay quiet); the function returned ({took:.1f}s):{RESET}\n")
+                print(f"{DIM}   nothing published (healthy and ignored runs stay quiet); the run returned ({took:.1f}s):{RESET}\n")
                 print("   " + render(result).replace("\n", "\n   "))
             got = result.get("outcome")
             ok = got == expected

@@ -90,7 +90,7 @@ pub async fn approve(deps: &Deps, a: Approved<'_>, op: Operator, inv: Invocation
     ));
     let out = guard.act(&intent, &a.spec).await;
     let verdict = out.verdict.clone();
-    let what = format!("{by} approved decision {id} of {}", d.at_text);
+    let what = format!("{by} approved the {} held at {}", d.action, d.at_text);
     settle(&mut r, vec![out], &what, &deps.config);
     explain(&mut r, &verdict, &what, d);
     r
