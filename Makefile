@@ -4,15 +4,15 @@
 CARGO ?= cargo
 VENV  := .venv/bin
 
-.PHONY: all venv build test test-rust lint-template check-layers lint demo bench lambda clean help
+.PHONY: all venv build test test-rust lint-template check-layers sam-check check-calls lint demo bench lambda clean help
 
 all: test
 
 help:
 	@echo "make demo           run the incident scenarios end to end against the emulator"
-	@echo "make test           every test: unit, end-to-end (emulator), template lint"
+	@echo "make test           every test: template lint, sam build (stand-in), unit, end-to-end (emulator), IAM per call"
 	@echo "make bench          benchmarks (numbers go to BENCHMARKS.md)"
-	@echo "make lambda         arm64 release artifacts for sam deploy (cargo lambda build)"
+	@echo "make lambda         arm64 release binaries (cargo lambda build); sam build does the same per function"
 
 venv:
 	@tools/venv.sh
@@ -20,10 +20,25 @@ venv:
 build: venv
 	$(CARGO) build --workspace --locked
 
-test: venv check-layers lint-template test-rust
+# In this order: the call check reads the journal that test-rust's end-to-end suite writes.
+test: venv check-layers lint-template sam-check test-rust check-calls
+
+# Every emulator the suite starts journals each call a function makes (tests/world/emulator.py).
+CALL_JOURNAL := target/call-journal
 
 test-rust: venv
-	$(CARGO) test --workspace --locked --no-fail-fast
+	rm -rf $(CALL_JOURNAL)
+	AUTOHEAL_CALL_JOURNAL_DIR=$(CURDIR)/$(CALL_JOURNAL) $(CARGO) test --workspace --locked --no-fail-fast
+
+# Each journaled call against its own function's IAM policy; then once with a permission removed
+# (task-watch's iam:PassRole), which must fail, so a check that stopped checking cannot stay green.
+check-calls: venv
+	$(VENV)/python tools/check-calls.py $(CALL_JOURNAL)
+	$(VENV)/python tools/check-calls.py --plant-missing task-watch:PassScheduledTaskRoles $(CALL_JOURNAL)
+
+# sam validate --lint, and sam build with a stand-in cargo-lambda (no release build).
+sam-check: venv
+	@tools/check-sam-build.sh
 
 lint-template: venv
 	@tools/lint-template.sh
@@ -51,4 +66,4 @@ lambda: venv
 
 clean:
 	$(CARGO) clean
-	rm -rf .venv
+	rm -rf .venv .tools

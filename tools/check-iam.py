@@ -4,15 +4,18 @@
 Usage: check-iam.py TRANSLATED.json      (tools/lint-template.sh runs it as stage "iam-check")
 
 Fails (exit 1, one line per violation naming the resource and the action) when:
-  1. an Allow statement grants a mutating or secret-reading action (MUTATING below, also when reached
-     through a wildcard such as "ecs:Update*") on Resource "*", on NotResource, or on an ARN that is
+  1. an Allow statement grants a mutating, secret-reading or role-passing (iam:PassRole) action
+     (MUTATING below, also when reached through a wildcard such as "ecs:Update*", "iam:Pass*") on
+     Resource "*", on NotResource, or on an ARN that is
      not scoped to a named resource: a wildcard at the service/account root ("arn:...:sns:r:a:*"), a
      wildcard in the account field, or a wildcard where the named resource should be
      ("service/<cluster>/*", "bucket/*"). A named resource with a wildcard below a named prefix is
      scoped ("bucket/autoheal/*", "task-definition/<family>:*", "secret:<name>-??????");
   2. an action "*" or a whole-service wildcard ("ecs:*", "s3:*") appears in any statement, or an
      Allow statement uses NotAction;
-  3. secretsmanager:GetSecretValue is granted to any role other than the alarm responder's or the rotation redeployer's (they validate the token)
+  3. secretsmanager:GetSecretValue is granted to any role other than the alarm responder's, the
+     rotation redeployer's (they validate the token and blank the values out of the collector's log
+     lines) or the task watch's (it blanks them out of the VOD task's log lines)
      (functions are known by their SAM-generated role, e.g. AlarmResponderFunctionRole).
 It fails closed: a Resource it cannot evaluate (an unknown intrinsic function, a non-ARN string) is a
 violation. Parameters resolve to their defaults (no default: a named placeholder); Ref/GetAtt of a
@@ -39,18 +42,23 @@ MUTATING = [
     "s3:PutObject",
     "secretsmanager:GetSecretValue",
     "secretsmanager:PutSecretValue",
+    # Passing a role hands its permissions to whatever the role is passed to: on "*" it would let a
+    # function give any role in the account to a task it starts.
+    "iam:PassRole",
 ]
 SECRET_READ = "secretsmanager:GetSecretValue"
-# Only the two functions that validate the Twitch token with Twitch may read its value.
-SECRET_READERS = {"AlarmResponderFunctionRole", "RotationRedeployFunctionRole"}
+# The functions that validate the Twitch token with Twitch, or must blank the secrets' values out of
+# log lines they report (the collector's, the VOD task's: both hold the values), may read them.
+SECRET_READERS = {"AlarmResponderFunctionRole", "RotationRedeployFunctionRole", "TaskWatchFunctionRole"}
 
 PSEUDO = {
     "AWS::Partition": "aws",
     "AWS::Region": "us-east-1",
     "AWS::AccountId": "123456789012",
     "AWS::URLSuffix": "amazonaws.com",
-    "AWS::StackName": "autoheal",
-    "AWS::StackId": "arn:aws:cloudformation:us-east-1:123456789012:stack/autoheal/id",
+    # The stack name the derived rule names of the sample events assume (<stack>-freshness, -daily).
+    "AWS::StackName": "vieweratlas-autoheal",
+    "AWS::StackId": "arn:aws:cloudformation:us-east-1:123456789012:stack/vieweratlas-autoheal/id",
 }
 
 # Services whose ARNs carry no resource-type segment: the resource part starts with the name.
@@ -340,7 +348,7 @@ def main(argv):
             for action in granted:
                 for p in problems:
                     violations.append(f"{label} [{sid}]: {action} on unscoped resource {p}")
-            # Rule 3: only the alarm responder may read a secret value.
+            # Rule 3: only the secret readers may read a secret value.
             if SECRET_READ in granted:
                 outsiders = sorted(roles - SECRET_READERS) if roles else ["(not attached to any role in the template)"]
                 for role in outsiders:

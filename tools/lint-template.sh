@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
-# Lints the SAM template offline, in three passes:
-#   1. aws-sam-translator expands the SAM template into plain CloudFormation (no AWS call: the
-#      managed-policy map is the bundled one plus an empty fallback, and the region is fixed);
+# Lints the SAM template offline, in passes:
+#   1. aws-sam-translator expands the SAM template into plain CloudFormation (tools/sam_expand.py: no
+#      AWS call, the managed-policy map is the bundled one plus an empty fallback, the region fixed);
 #   2. cfn-lint checks both the SAM template and the expanded CloudFormation;
-#   3. tools/check-iam.py checks the expanded IAM for least privilege (mutations on named
-#      resources only, no service wildcards, secret values readable by the alarm responder only);
+#   3. tools/check-iam.py checks the expanded IAM for least privilege (mutations and iam:PassRole on
+#      named resources only, no service wildcards, secret values readable by the token validators
+#      only), and must fail on a planted iam:PassRole on "*";
 #   4. tools/check-patterns.py routes the sample events (and variants that must be kept out)
-#      through the expanded EventBridge rules with moto's pattern matcher.
+#      through the expanded EventBridge rules with moto's pattern matcher;
+#   5. tools/check-ledger-lifecycle.py runs the optional ledger-lifecycle custom resource's inline code
+#      against moto's S3.
+# (`sam validate --lint` and `sam build` run in tools/check-sam-build.sh; every call of the end-to-end
+# suite is checked against its function's policy by tools/check-calls.py.)
 # cfn-lint alone no longer expands SAM, so a bad Runtime or a !Ref to nothing inside an
 # AWS::Serverless::Function would pass without step 1.
 #
@@ -41,66 +46,9 @@ unset AWS_PROFILE AWS_ENDPOINT_URL
 TRANSLATED=$(mktemp --suffix=.json)
 trap 'rm -f "$TRANSLATED"' EXIT
 
-# Stage 1: SAM -> CloudFormation.
-"$PY" - "$TEMPLATE" "$TRANSLATED" <<'PY' || fail "sam-translate" "aws-sam-translator could not expand $TEMPLATE (see above)"
-import json
-import sys
-
-from cfnlint.decode import decode_str  # understands the !Ref/!Sub/!GetAtt short forms
-from samtranslator.model.exceptions import InvalidDocumentException
-from samtranslator.translator.transform import transform
-
-src, dst = sys.argv[1], sys.argv[2]
-
-# Values for parameters that have no default; everything else uses the template's defaults.
-PARAMETER_VALUES = {"S3Bucket": "example-bucket"}
-
-
-class OfflinePolicyLoader:
-    """Stands in for ManagedPolicyLoader, which lists policies through IAM. Names in SAM's bundled
-    map still resolve; anything else is left unresolved rather than looked up."""
-
-    def load(self):
-        return {}
-
-
-with open(src, encoding="utf-8") as f:
-    template, matches = decode_str(f.read())
-if matches or template is None:
-    for m in matches:
-        print(f"  {m}", file=sys.stderr)
-    sys.exit(f"could not parse {src}")
-
-# The translator accepts only packaged templates (s3:// code locations); `sam deploy` uploads the
-# local directories first. Swap local paths for placeholders, as `sam package` would.
-LOCAL_URI_PROPS = {"AWS::Serverless::Function": "CodeUri", "AWS::Serverless::LayerVersion": "ContentUri"}
-
-
-def placeholder(props, key, name):
-    value = props.get(key)
-    if isinstance(value, str) and not value.startswith("s3://"):
-        props[key] = f"s3://autoheal-lint-placeholder/{name}.zip"
-
-
-globals_fn = (template.get("Globals") or {}).get("Function") or {}
-placeholder(globals_fn, "CodeUri", "globals")
-for logical_id, resource in (template.get("Resources") or {}).items():
-    prop = LOCAL_URI_PROPS.get(resource.get("Type")) if isinstance(resource, dict) else None
-    if prop and isinstance(resource.get("Properties"), dict):
-        placeholder(resource["Properties"], prop, logical_id)
-
-try:
-    out = transform(template, PARAMETER_VALUES, OfflinePolicyLoader())
-except InvalidDocumentException as e:
-    for cause in e.causes:
-        print(f"  {cause.message}", file=sys.stderr)
-    sys.exit(1)
-except Exception as e:  # translator bugs / unexpected shapes: still a failed stage, with a message
-    sys.exit(f"{type(e).__name__}: {e}")
-
-with open(dst, "w", encoding="utf-8") as f:
-    json.dump(out, f, indent=1)
-PY
+# Stage 1: SAM -> CloudFormation (tools/sam_expand.py; the emulator and check-calls.py use it too).
+"$PY" tools/sam_expand.py "$TEMPLATE" "$TRANSLATED" \
+  || fail "sam-translate" "aws-sam-translator could not expand $TEMPLATE (see above)"
 
 # Stage 2: cfn-lint on the SAM template as written (parameters, outputs, plain resources).
 "$CFN_LINT" --non-zero-exit-code warning -- "$TEMPLATE" \
@@ -129,8 +77,35 @@ fi
 "$PY" tools/check-iam.py "$TRANSLATED" \
   || fail "iam-check" "tools/check-iam.py found IAM that is not least-privilege in the CloudFormation expanded from $TEMPLATE (see above)"
 
+# Stage 4b: the IAM check itself fails on a planted iam:PassRole on "*" (it must treat passing a
+# role as sensitive), so a weakened check cannot pass silently.
+PLANTED=$(mktemp --suffix=.json)
+trap 'rm -f "$TRANSLATED" "$PLANTED"' EXIT
+"$PY" - "$TRANSLATED" "$PLANTED" <<'PY' || fail "iam-check (planted)" "could not plant a PassRole on * into the expanded template"
+import json, sys
+doc = json.load(open(sys.argv[1], encoding="utf-8"))
+planted = 0
+for r in doc["Resources"].values():
+    for p in (r.get("Properties") or {}).get("Policies") or [] if r.get("Type") == "AWS::IAM::Role" else []:
+        for s in p["PolicyDocument"]["Statement"]:
+            if "iam:PassRole" in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]]):
+                s["Resource"] = "*"
+                planted += 1
+json.dump(doc, open(sys.argv[2], "w", encoding="utf-8"))
+sys.exit(0 if planted else "no iam:PassRole statement to plant into")
+PY
+if PLANTED_OUT=$("$PY" tools/check-iam.py "$PLANTED" 2>&1) || ! grep -q 'iam:PassRole on unscoped resource \*' <<<"$PLANTED_OUT"; then
+  printf '%s\n' "$PLANTED_OUT" >&2
+  fail "iam-check (planted)" "tools/check-iam.py did not fail on iam:PassRole granted on \"*\""
+fi
+echo "iam check: a planted iam:PassRole on \"*\" fails it, as it must"
+
 # Stage 5: the EventBridge rules deliver each sample event to its function and keep out the rest.
 "$PY" tools/check-patterns.py "$TRANSLATED" tests/fixtures/events \
   || fail "event-patterns" "tools/check-patterns.py found events routed wrongly by the rules expanded from $TEMPLATE (see above)"
 
-echo "template lint: OK (sam-translate + cfn-lint + iam-check + event-patterns)"
+# Stage 6: the optional ledger-lifecycle custom resource's own code, against moto's S3.
+"$PY" tools/check-ledger-lifecycle.py "$TEMPLATE" \
+  || fail "ledger-lifecycle" "the LedgerLifecycleFunction code in $TEMPLATE does not merge and remove its rules as it must (see above)"
+
+echo "template lint: OK (sam-translate + cfn-lint + iam-check + event-patterns + ledger-lifecycle)"

@@ -366,7 +366,9 @@ fn read_safety(r: &mut Reader, c: &mut Config) {
     c.schedule_max_failures = r.number("AUTOHEAL_SCHEDULE_MAX_FAILURES", 3u32, 1);
     c.dry_run = r.flag("AUTOHEAL_DRY_RUN", false);
     c.report_only = r.flag("AUTOHEAL_REPORT_ONLY", false);
-    c.allowed_playbooks = match r.raw("AUTOHEAL_ALLOWED_PLAYBOOKS") {
+    // Unlike the other settings, set-but-blank is not "unset": an empty allow-list is how a team
+    // pauses Autoheal (AllowedPlaybooks=""), so it must fail closed, with nothing allowed.
+    c.allowed_playbooks = match (r.get)("AUTOHEAL_ALLOWED_PLAYBOOKS") {
         None => Playbook::ALL.iter().copied().collect(),
         Some(list) => {
             let mut set = BTreeSet::new();
@@ -464,6 +466,26 @@ mod tests {
         }
         assert_eq!(err.problems.len(), 6, "{text}");
         assert!(!text.contains('\n'));
+    }
+
+    /// Pausing is an empty allow-list (`AllowedPlaybooks=""`): it must fail closed, not fall back
+    /// to the default of every playbook. Unset still means every playbook.
+    #[test]
+    fn an_empty_allow_list_lets_no_playbook_act() {
+        for blank in ["", " ", ",", " , "] {
+            let mut pairs = BASE.to_vec();
+            pairs.push(("AUTOHEAL_ALLOWED_PLAYBOOKS", blank));
+            let c = cfg(&pairs).unwrap();
+            assert!(
+                c.allowed_playbooks.is_empty(),
+                "{blank:?} allowed {:?}",
+                c.allowed_playbooks
+            );
+        }
+        assert_eq!(
+            cfg(BASE).unwrap().allowed_playbooks.len(),
+            Playbook::ALL.len()
+        );
     }
 
     #[test]

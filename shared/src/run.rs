@@ -8,6 +8,7 @@ mod notify;
 
 use serde_json::Value;
 
+use crate::aws::caller;
 use crate::clock::{now_epoch, rfc3339};
 use crate::deps::{Deps, Invocation};
 use crate::intake::{self, AlarmState, IntakeError, Trigger};
@@ -59,6 +60,21 @@ impl Function {
             Function::AlarmResponder => matches!(t, Trigger::Alarm(_) | Trigger::OwnReport { .. }),
             Function::DeploymentWatch => matches!(t, Trigger::Deployment(_)),
             Function::TaskWatch => matches!(t, Trigger::TaskChange(_)),
+        }
+    }
+    /// The function that receives this trigger in AWS: itself, or for `Any` (the CLI's `handle`)
+    /// the one function that accepts it. Its name goes into the run's user agent (`caller`).
+    fn serving(self, t: &Trigger) -> Function {
+        const FUNCTIONS: [Function; 5] = [
+            Function::FreshnessCheck,
+            Function::RotationRedeploy,
+            Function::AlarmResponder,
+            Function::DeploymentWatch,
+            Function::TaskWatch,
+        ];
+        match self {
+            Function::Any => FUNCTIONS.into_iter().find(|f| f.accepts(t)).unwrap_or(self),
+            f => f,
         }
     }
     fn name(self) -> &'static str {
@@ -124,17 +140,21 @@ pub async fn handle(
     let inv = opts.invocation(deps);
     let tref = trigger.reference();
     tracing::info!(trigger_kind = ?tref.kind, trigger_id = %tref.id, trigger_name = %tref.name, dry_run = inv.dry_run, "run started");
-    let report = dispatch(deps, &trigger, inv).await;
     let may_publish = !matches!(trigger, Trigger::OwnReport { .. });
-    if matches!(&trigger, Trigger::Schedule(s) if s.rule != deps.config.daily_rule) {
-        // The freshness schedule also carries out what cooldowns deferred; each has its report.
-        for r in Box::pin(deferred::sweep(deps, inv)).await {
-            if let Err(e) = finish(deps, r, inv, true).await {
-                tracing::error!(error = %e, "a deferred action's report could not be delivered");
+    let run = async {
+        let report = dispatch(deps, &trigger, inv).await;
+        if matches!(&trigger, Trigger::Schedule(s) if s.rule != deps.config.daily_rule) {
+            // The freshness schedule also carries out what cooldowns deferred; each has its report.
+            for r in Box::pin(deferred::sweep(deps, inv)).await {
+                if let Err(e) = finish(deps, r, inv, true).await {
+                    tracing::error!(error = %e, "a deferred action's report could not be delivered");
+                }
             }
         }
-    }
-    finish(deps, report, inv, may_publish).await
+        finish(deps, report, inv, may_publish).await
+    };
+    // Every AWS call of the run says which function made it (CloudTrail's userAgent).
+    caller::scope(function.serving(&trigger).name(), run).await
 }
 
 /// The runbook's smoke test on demand (`autoheal smoke-test`): nothing is published.

@@ -42,6 +42,13 @@ fn handle_dry_run_prints_a_contract_report_and_changes_nothing() {
         .any(|l| l.contains("\"level\":\"INFO\"") && l.contains("run finished")));
     assert_eq!(world.state(), before);
     assert!(world.published().is_empty());
+    // `handle` runs as the function that would receive the event: every call says so in its user
+    // agent (CloudTrail shows it; tools/check-calls.py checks the calls against that function's role).
+    let journal = world.journal();
+    assert!(!journal.is_empty());
+    for e in &journal {
+        assert_eq!(e["function"], "freshness-check", "{e}");
+    }
 }
 
 #[test]
@@ -129,6 +136,13 @@ fn smoke_test_exit_code_follows_the_verdict() {
     let ok = world.cli(&["smoke-test"], "", &[]);
     assert_eq!(ok.code, 0, "{}\n{}", ok.stdout, ok.stderr);
     assert_eq!(ok.report()["trigger"]["kind"], "manual");
+    // An operator command runs with the operator's credentials, not a function's role: untagged.
+    let journal = world.journal();
+    assert!(!journal.is_empty());
+    assert!(
+        journal.iter().all(|e| e["function"].is_null()),
+        "{journal:?}"
+    );
     world.scenario("collector-down", json!({}));
     let bad = world.cli(&["smoke-test", "--text"], "", &[]);
     assert_eq!(bad.code, 1);

@@ -215,6 +215,12 @@ async fn s3_check_reads_only_the_window_partitions_however_long_the_history() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn missing_resources_fail_by_name_instead_of_crashing() {
     let world = World::healthy();
+    // No template deployment names these resources: the call check counts this test's calls
+    // instead of deciding them against the template's policies.
+    world.emulator.post(
+        "/_world/calls/off-template",
+        &json!({"reason": "ECS_CLUSTER, S3_BUCKET and COLLECTOR_LOG_GROUP name resources that do not exist"}),
+    );
     let deps = world
         .deps_with(&[
             ("ECS_CLUSTER", "no-such-cluster"),

@@ -7,6 +7,7 @@ mod cli;
 mod crash_matrix;
 mod fault_sweep;
 mod freshness;
+mod iam;
 mod incident;
 mod intake;
 mod links;

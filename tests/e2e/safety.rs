@@ -258,6 +258,31 @@ fn the_ledger_survives_a_process_restart_and_can_be_listed() {
     );
 }
 
+/// Pausing Autoheal is `AllowedPlaybooks=""` (or `none`, the playbook that never acts, for tools
+/// that cannot pass an empty value): the run still checks and reports, and nothing acts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_empty_allow_list_pauses_every_action() {
+    let world = World::healthy();
+    world.scenario("rotate-secret", json!({}));
+    for (i, paused) in ["", "none"].into_iter().enumerate() {
+        let mut ev = update_event();
+        ev["id"] = json!(format!("paused-{i}"));
+        let r = handle(&world, &ev, &[("AUTOHEAL_ALLOWED_PLAYBOOKS", paused)]).await;
+        assert_eq!(r["outcome"], "escalated", "{paused:?}: {r:#}");
+        assert!(
+            r["reason"]
+                .as_str()
+                .unwrap()
+                .contains("not in AUTOHEAL_ALLOWED_PLAYBOOKS"),
+            "{paused:?}: {}",
+            r["reason"]
+        );
+        assert_eq!(r["actions"][0]["status"], "skipped");
+    }
+    assert_eq!(world.calls("UpdateService"), 0);
+    assert_eq!(world.published().len(), 2, "a paused run still reports");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn report_only_and_allow_list_hold_the_action_and_say_so() {
     let world = World::healthy();

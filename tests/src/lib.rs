@@ -66,6 +66,12 @@ pub struct Emulator {
 
 impl Emulator {
     pub fn start() -> Self {
+        Self::start_with_env(&[])
+    }
+
+    /// An emulator with extra environment, e.g. `AUTOHEAL_IAM_TEMPLATE` (the template whose IAM it
+    /// models, default template.yaml).
+    pub fn start_with_env(env: &[(&str, &str)]) -> Self {
         let python = repo_root().join(".venv/bin/python");
         assert!(
             python.exists(),
@@ -80,6 +86,7 @@ impl Emulator {
             .env("AWS_ACCESS_KEY_ID", "testing")
             .env("AWS_SECRET_ACCESS_KEY", "testing")
             .env("AWS_DEFAULT_REGION", "us-east-1")
+            .envs(env.iter().copied())
             .spawn()
             .expect("start the emulator");
         let stdin = child.stdin.take().expect("emulator stdin");
@@ -179,7 +186,11 @@ pub struct World {
 
 impl World {
     pub fn healthy() -> Self {
-        let emulator = Emulator::start();
+        Self::healthy_in(Emulator::start())
+    }
+
+    /// A healthy world in an emulator the caller started (e.g. with another template's IAM).
+    pub fn healthy_in(emulator: Emulator) -> Self {
         let seed = emulator.post("/_world/seed", &json!({}));
         Self { emulator, seed }
     }

@@ -17,6 +17,17 @@ something other than an API caller is set directly in moto's in-memory model, un
 - the passage of time for stored objects (S3 LastModified), because no API back-dates an object.
 
 These routes exist only in the test world; the product never calls them and has no test hooks.
+
+In front of moto, for Autoheal's own requests (user agent `aws-sdk-rust`):
+- the journal (`/_world/journal`, the emulator's CloudTrail): operation, status, the function that made
+  the call (`autoheal-function/<name>` in the user agent) and what IAM is asked for it
+  (tests/world/callmodel.py). With AUTOHEAL_CALL_JOURNAL_DIR set, each request is also appended to a
+  file there, for tools/check-calls.py;
+- S3's rule for a missing key: GetObject/HeadObject of a key that does not exist is 404 only when the
+  calling function's policy (template.yaml, or AUTOHEAL_IAM_TEMPLATE) lets it s3:ListBucket the
+  bucket for that request, else 403 AccessDenied, as in S3;
+- RPCv2 CBOR for CloudWatch (tests/world/cborfront.py): the SDK speaks CBOR, moto awsJson;
+- injected faults (`/_world/faults`) and atomic conditional PUTs.
 """
 
 from __future__ import annotations
@@ -31,6 +42,7 @@ import threading
 import time
 import traceback
 import io
+import re
 
 # moto reads these at import time; the world is always us-east-1 in account 123456789012.
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
@@ -48,7 +60,11 @@ from moto.moto_server.werkzeug_app import (  # noqa: E402
 )
 from moto.core import DEFAULT_ACCOUNT_ID  # noqa: E402
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, "..", "..", "tools"))
+import callmodel  # noqa: E402
+import cborfront  # noqa: E402
 import world  # noqa: E402
 
 REGION = "us-east-1"
@@ -191,6 +207,7 @@ def classify(environ) -> dict | None:
         service, _, op = target.partition(".")
     elif "/operation/" in path:  # smithy RPC v2 CBOR: /service/<svc>/operation/<op>
         service, op = path.split("/service/")[-1].split("/operation/")
+        service = "cbor"
     elif environ.get("_body", b"").startswith(b"Action=") or b"&Action=" in environ.get("_body", b""):
         from urllib.parse import parse_qs
         form = parse_qs(environ["_body"].decode(errors="replace"))
@@ -265,6 +282,8 @@ def fault_response(entry: dict, code: str, status: int):
     if entry["service"] == "s3":
         body = f"<?xml version='1.0' encoding='UTF-8'?><Error><Code>{code}</Code><Message>{msg}</Message></Error>"
         return Response(body, status, content_type="application/xml")
+    if entry["service"] == "cbor":
+        return Response(cborfront.error_body(code, msg), status, headers=cborfront.HEADERS)
     if entry["service"] == "query":
         body = (f"<ErrorResponse><Error><Type>Receiver</Type><Code>{code}</Code><Message>{msg}</Message></Error>"
                 f"<RequestId>fault</RequestId></ErrorResponse>")
@@ -349,8 +368,134 @@ def age_ledger(body: dict) -> dict:
     return {"aged": n}
 
 
+# ---- Which function made a call, and what IAM is asked --------------------------------------------
+
+FUNCTION_TAG = re.compile(r"autoheal-function/([A-Za-z0-9._-]+)")
+SCOPE = re.compile(r"Credential=[^/]+/[^/]+/[^/]+/([^/]+)/aws4_request")
+# Every call an Autoheal function makes, one JSON line each, for tools/check-calls.py (make test sets
+# the directory; each emulator writes its own file).
+CALL_JOURNAL_DIR = os.environ.get("AUTOHEAL_CALL_JOURNAL_DIR")
+CALL_JOURNAL_LOCK = threading.Lock()
+# Set by a test whose functions run with settings no template deployment has (e.g. a bucket that
+# does not exist, to see the check fail by name): its calls are journaled with this reason and
+# tools/check-calls.py counts them instead of deciding them against the template's policies.
+OFF_TEMPLATE = {"reason": None}
+_POLICIES = None
+_POLICIES_LOCK = threading.Lock()
+
+
+def policies() -> dict:
+    """The functions' IAM policies (tools/iamcalls.py), from AUTOHEAL_IAM_TEMPLATE or template.yaml."""
+    global _POLICIES
+    with _POLICIES_LOCK:
+        if _POLICIES is None:
+            import iamcalls
+
+            _POLICIES = iamcalls.load(os.environ.get("AUTOHEAL_IAM_TEMPLATE") or None)
+        return _POLICIES
+
+
+class Backends:
+    """Lookups the call model needs from moto's state (ARNs with suffixes, task-definition roles)."""
+
+    @staticmethod
+    def task_definition(ref: str):
+        try:
+            return _ecs_backend().describe_task_definition(ref)
+        except Exception:
+            return None
+
+    @staticmethod
+    def secret_arn(secret_id: str) -> str:
+        if secret_id.startswith("arn:"):
+            return secret_id
+        from moto.secretsmanager.models import secretsmanager_backends
+
+        secret = secretsmanager_backends[DEFAULT_ACCOUNT_ID][REGION].secrets.get(secret_id)
+        return secret.arn if secret is not None else callmodel._arn("secretsmanager", f"secret:{secret_id}")
+
+
+def request_params(environ, entry) -> dict:
+    body = environ.get("_body", b"")
+    if entry["service"] == "cbor":
+        return environ.get("_cbor_params", {})
+    if environ.get("HTTP_X_AMZ_TARGET"):
+        try:
+            return json.loads(body or b"{}")
+        except ValueError:
+            return {}
+    if body.startswith(b"Action=") or b"&Action=" in body:
+        from urllib.parse import parse_qs
+
+        return {k: v[0] for k, v in parse_qs(body.decode(errors="replace")).items()}
+    return {}
+
+
+def describe_calls(environ, entry) -> None:
+    """Adds `function` (from the user agent) and `calls` (what IAM is asked) to a journal entry."""
+    ua = environ.get("HTTP_USER_AGENT", "")
+    m = FUNCTION_TAG.search(ua)
+    entry["function"] = m.group(1) if m else None
+    scope = SCOPE.search(environ.get("HTTP_AUTHORIZATION", ""))
+    service = scope.group(1) if scope else "?"
+    entry["calls"] = callmodel.calls(service, entry["op"], request_params(environ, entry),
+                                     environ.get("REQUEST_METHOD", "GET"), environ.get("PATH_INFO", ""),
+                                     environ.get("QUERY_STRING", ""), Backends)
+
+
+def write_call_journal(entry) -> None:
+    if not CALL_JOURNAL_DIR:
+        return
+    entry["off_template"] = OFF_TEMPLATE["reason"]
+    line = json.dumps({k: entry.get(k) for k in ("function", "service", "op", "status", "fault", "off_template", "calls")})
+    with CALL_JOURNAL_LOCK:
+        os.makedirs(CALL_JOURNAL_DIR, exist_ok=True)
+        with open(os.path.join(CALL_JOURNAL_DIR, f"emulator-{os.getpid()}.jsonl"), "a", encoding="utf-8") as f:
+            f.write(line + "\n")
+
+
+def may_learn_the_key_is_missing(function: str, listing: dict) -> bool:
+    import iamcalls
+
+    policy = policies().get(function)
+    return policy is not None and iamcalls.decide(policy, listing["action"], listing["resource"], listing["context"])["allowed"]
+
+
+def run_app(app, environ):
+    """Calls the WSGI app and returns (status code, headers, body)."""
+    captured = {}
+
+    def start(status, headers, exc_info=None):
+        captured["status"], captured["headers"] = status, headers
+        return lambda data: None
+
+    body = b"".join(app(environ, start))
+    return int(captured["status"].split()[0]), captured["headers"], body
+
+
+def respond(start_response, status: int, headers, body: bytes, rewritten: bool = False):
+    """Sends a response captured by run_app; Content-Length is recomputed only for a body this front
+    wrote (a HEAD answer's Content-Length is the object's size, not the empty body's)."""
+    from http import HTTPStatus
+
+    if rewritten:
+        headers = [(k, v) for k, v in headers if k.lower() != "content-length"] + [("Content-Length", str(len(body)))]
+    try:
+        reason = HTTPStatus(status).phrase
+    except ValueError:
+        reason = "Unknown"
+    start_response(f"{status} {reason}", headers)
+    return [body]
+
+
+def off_template(body: dict) -> dict:
+    OFF_TEMPLATE["reason"] = body.get("reason") or None
+    return {"off_template": OFF_TEMPLATE["reason"]}
+
+
 ROUTES = {
     "/_world/ledger/age": lambda url, body: age_ledger(body),
+    "/_world/calls/off-template": lambda url, body: off_template(body),
     "/_world/secrets/age": lambda url, body: age_secrets(body),
     "/_world/journal": lambda url, body: journal(body),
     "/_world/faults": lambda url, body: set_faults(body),
@@ -372,76 +517,10 @@ class ControlPlane:
         self.url = None
         self.lock = threading.Lock()
 
-    def forward(self, environ, start_response=None):
-        """Hands a request to moto. Without `start_response` the answer is discarded (a fault
-        with "apply" replaces it)."""
-        discard = start_response is None
-        if discard:
-            start_response = lambda *a, **k: (lambda *_: None)  # noqa: E731
-        conditional = environ.get("REQUEST_METHOD") == "PUT" and (
-            "HTTP_IF_NONE_MATCH" in environ or "HTTP_IF_MATCH" in environ)
-        if conditional:
-            with conditional_write_lock(environ.get("PATH_INFO", "")):
-                # Drain the response inside the lock: the write happens while it is produced.
-                return list(self.app(environ, start_response))
-        if environ.get("HTTP_X_AMZ_TARGET", "").endswith(".UpdateService"):
-            return self.update_service(environ, start_response)
-        if discard:
-            return list(self.app(environ, start_response))
-        return self.app(environ, start_response)
-
-    def update_service(self, environ, start_response):
-        """moto's UpdateService, then ECS's rollout (`roll_out`), answered with the deployments
-        as they now are."""
-        seen = {}
-
-        def capture(status, headers, exc_info=None):
-            seen["status"], seen["headers"] = status, headers
-            return lambda *_: None
-
-        raw = b"".join(self.app(environ, capture))
-        deployments = roll_out(environ)
-        try:
-            data = json.loads(raw)
-            if deployments is not None and "service" in data:
-                data["service"]["deployments"] = [
-                    {k: (v.replace(tzinfo=dt.timezone.utc).timestamp() if isinstance(v, dt.datetime) else v)
-                     for k, v in d.items()} for d in deployments]
-                raw = json.dumps(data).encode()
-        except ValueError:
-            pass
-        headers = [(k, v) for k, v in seen.get("headers", []) if k.lower() != "content-length"]
-        headers.append(("Content-Length", str(len(raw))))
-        start_response(seen.get("status", "200 OK"), headers)
-        return [raw]
-
     def __call__(self, environ, start_response):
         path = environ.get("PATH_INFO", "")
         if not path.startswith("/_world/"):
-            length = int(environ.get("CONTENT_LENGTH") or 0)
-            if length and environ.get("REQUEST_METHOD") == "POST":
-                body = environ["wsgi.input"].read(length)
-                environ["_body"] = body
-                environ["wsgi.input"] = io.BytesIO(body)
-            entry = classify(environ)
-            fault = None
-            if entry is not None:
-                with JOURNAL_LOCK:
-                    fault = take_fault(entry)
-                    # A fault with "apply" still reaches moto: the call had its effect.
-                    entry["fault"] = fault is not None and not fault.get("apply")
-                    JOURNAL.append(entry)
-                if fault is not None:
-                    if fault.get("apply"):
-                        self.forward(environ)
-                    if fault.get("hold"):
-                        with JOURNAL_LOCK:
-                            entry["held"] = True
-                            release = RELEASE
-                        release.wait(timeout=float(fault.get("hold_seconds", 120)))
-                    return fault_response(entry, fault.get("code", "InternalFailure"), int(fault.get("status", 500)))(
-                        environ, start_response)
-            return self.forward(environ, start_response)
+            return self.aws(environ, start_response)
         req = Request(environ)
         handler = ROUTES.get(path)
         if handler is None:
@@ -457,8 +536,113 @@ class ControlPlane:
             resp = Response(json.dumps({"error": f"{type(exc).__name__}: {exc}"}), 500)
         return resp(environ, start_response)
 
+    def aws(self, environ, start_response):
+        """One AWS API request: journaled (when Autoheal's), maybe faulted, then answered by moto."""
+        method = environ.get("REQUEST_METHOD")
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        if length and method == "POST":
+            body = environ["wsgi.input"].read(length)
+            environ["_body"] = body
+            environ["wsgi.input"] = io.BytesIO(body)
+        path = environ.get("PATH_INFO", "")
+        cbor_op = None
+        if "/operation/" in path and "cbor" in environ.get("CONTENT_TYPE", ""):
+            cbor_op = path.rsplit("/operation/", 1)[1]
+            try:
+                environ["_cbor_params"] = cborfront.decode_request(cbor_op, environ.get("_body", b""))
+            except Exception as exc:  # a request the front cannot read: say so, as AWS would
+                return Response(cborfront.error_body("SerializationException", f"{type(exc).__name__}: {exc}"), 400,
+                                headers=cborfront.HEADERS)(environ, start_response)
+        entry = classify(environ)
+        if entry is not None:
+            describe_calls(environ, entry)
+            with JOURNAL_LOCK:
+                fault = take_fault(entry)
+                # A fault with "apply" still reaches moto: the call had its effect.
+                entry["fault"] = fault is not None and not fault.get("apply")
+                JOURNAL.append(entry)
+            if fault is not None:
+                return self.faulted(environ, start_response, entry, fault, cbor_op)
+        if entry is None and cbor_op is None and not self.special(environ):
+            return self.app(environ, start_response)
+        status, headers, body, rewritten = self.answer(environ, entry, cbor_op)
+        if entry is not None:
+            entry["status"] = status
+            write_call_journal(entry)
+        return respond(start_response, status, headers, body, rewritten)
+
+    def faulted(self, environ, start_response, entry, fault, cbor_op):
+        """The fault instead of the answer: after carrying the request out ("apply"), after holding
+        the caller there until the faults are next set ("hold")."""
+        if fault.get("apply"):
+            self.answer(environ, entry, cbor_op)
+        if fault.get("hold"):
+            with JOURNAL_LOCK:
+                entry["held"] = True
+                release = RELEASE
+            release.wait(timeout=float(fault.get("hold_seconds", 120)))
+        entry["status"] = int(fault.get("status", 500))
+        write_call_journal(entry)
+        return fault_response(entry, fault.get("code", "InternalFailure"), entry["status"])(environ, start_response)
+
+    @staticmethod
+    def special(environ) -> bool:
+        """Requests the front must see whoever sends them: conditional writes (atomic per key) and
+        UpdateService (ECS's rollout, which moto does not perform)."""
+        conditional = environ.get("REQUEST_METHOD") == "PUT" and (
+            "HTTP_IF_NONE_MATCH" in environ or "HTTP_IF_MATCH" in environ)
+        return conditional or environ.get("HTTP_X_AMZ_TARGET", "").endswith(".UpdateService")
+
+    def answer(self, environ, entry, cbor_op):
+        """moto's answer, as (status, headers, body, rewritten), with what moto leaves out: the CBOR
+        protocol, atomic conditional writes, ECS's rollout, and S3's 403 for a missing key."""
+        method = environ.get("REQUEST_METHOD")
+        path = environ.get("PATH_INFO", "")
+        if cbor_op is not None:
+            status, headers, body = run_app(self.app, cborfront.as_json_request(environ, cbor_op, environ["_cbor_params"]))
+            keep = [(k, v) for k, v in headers if k.lower() in ("x-amzn-requestid", "x-amzn-query-error")]
+            return status, keep + cborfront.HEADERS, cborfront.encode_response(cbor_op, status, body), True
+        if method == "PUT" and ("HTTP_IF_NONE_MATCH" in environ or "HTTP_IF_MATCH" in environ):
+            # S3 applies If-None-Match/If-Match atomically, per key: the write happens inside the lock.
+            with conditional_write_lock(path):
+                status, headers, body = run_app(self.app, environ)
+            return status, headers, body, False
+        if environ.get("HTTP_X_AMZ_TARGET", "").endswith(".UpdateService"):
+            return self.update_service(environ)
+        status, headers, body = run_app(self.app, environ)
+        reads_object = (entry is not None and entry["service"] == "s3" and method in ("GET", "HEAD")
+                        and callmodel.s3_request(method, path, environ.get("QUERY_STRING", ""))[2] is not None)
+        function = entry.get("function") if entry else None
+        if reads_object and status == 404:
+            # S3's rule for a missing key: 404 only to a caller that may list the bucket, else 403.
+            listing = callmodel.missing_key_listing(path)
+            entry["calls"].append(listing)
+            if function is not None and not may_learn_the_key_is_missing(function, listing):
+                body = b"" if method == "HEAD" else (
+                    b"<?xml version='1.0' encoding='UTF-8'?><Error><Code>AccessDenied</Code>"
+                    b"<Message>Access Denied</Message></Error>")
+                return 403, [("Content-Type", "application/xml")], body, True
+        return status, headers, body, False
+
+    def update_service(self, environ):
+        """moto's UpdateService, then ECS's rollout (`roll_out`), answered with the deployments
+        as they now are."""
+        status, headers, raw = run_app(self.app, environ)
+        deployments = roll_out(environ)
+        try:
+            data = json.loads(raw)
+            if deployments is not None and "service" in data:
+                data["service"]["deployments"] = [
+                    {k: (v.replace(tzinfo=dt.timezone.utc).timestamp() if isinstance(v, dt.datetime) else v)
+                     for k, v in d.items()} for d in deployments]
+                raw = json.dumps(data).encode()
+        except ValueError:
+            pass
+        return status, headers, raw, True
+
 
 def main() -> None:
+
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, default=0)
     args = parser.parse_args()

@@ -1,6 +1,7 @@
 //! One place builds the SDK configuration and every client, so they share one HTTP connector,
 //! credentials cache, retry and timeout policy; and one place says what an SDK error means.
 
+pub mod caller;
 mod error;
 pub mod https;
 
@@ -88,7 +89,7 @@ pub enum CredentialSource {
 impl Aws {
     pub async fn connect(config: &Config, credentials: CredentialSource) -> Self {
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
-            .http_client(https::shared_client())
+            .http_client(caller::tagged(https::shared_client()))
             .region(Region::new(config.region.clone()))
             .retry_config(RetryConfig::standard().with_max_attempts(3))
             .timeout_config(timeouts());

@@ -1,7 +1,7 @@
 //! RUNBOOK §5: after a Twitch secret changes, force one new deployment of every service whose task
 //! definition injects it (values are read only at task start, VIEWERATLAS.md §1).
 
-use crate::aws::ErrorKind;
+use crate::aws::{AwsError, ErrorKind};
 use crate::config::Config;
 use crate::deps::Deps;
 use crate::deps::Invocation;
@@ -94,15 +94,29 @@ pub async fn handle(
         }
         Kind::ValueChanged => {}
     }
-    let Some(change_id) = change_identity(deps, &name, &trigger, &mut r).await else {
+    // The current version, the token check and the services that inject the secret are
+    // independent: asked together, one round trip (plus the listing's own chain) instead of three.
+    // When the secret turns out to be gone, the other answers go unused (reads only).
+    let is_token = name == cfg.oauth_secret_id;
+    let (version, token, services) = tokio::join!(
+        current_version(&deps.aws, &name),
+        async {
+            match is_token {
+                true => twitch::check_configured(deps).await,
+                false => None,
+            }
+        },
+        services_using(&deps.aws, &cfg.cluster, &name)
+    );
+    let Some(change_id) = change_identity(version, &name, &trigger, &mut r) else {
         return r;
     };
     // Validate the new token before rolling it out: a token Twitch rejects is escalated, not
     // deployed. The value is read only for this call and never logged or reported.
-    if name == cfg.oauth_secret_id && !token_accepted(deps, &name, &mut r).await {
+    if is_token && !token_accepted(token, &name, &mut r) {
         return r;
     }
-    let Some(services) = injecting_services(deps, &name, &mut r).await else {
+    let Some(services) = injecting_services(deps, services, &name, &mut r) else {
         return r;
     };
     let guard = Guard::for_run(deps, trigger, inv);
@@ -122,13 +136,13 @@ pub async fn handle(
 /// The version now labelled AWSCURRENT identifies the change, so that UpdateSecret and the
 /// RotationSucceeded that follows it count once. `None` when the run must stop (the secret is
 /// gone: escalated).
-async fn change_identity(
-    deps: &Deps,
+fn change_identity(
+    version: Result<Option<String>, AwsError>,
     name: &str,
     trigger: &TriggerRef,
     r: &mut Report,
 ) -> Option<String> {
-    match current_version(&deps.aws, name).await {
+    match version {
         Ok(Some(v)) => {
             r.checks.push(Check::pass(
                 "secret_current_version",
@@ -164,9 +178,9 @@ async fn change_identity(
 }
 
 /// Twitch's verdict on the new token; `false` when it is rejected (escalated, not rolled out).
-async fn token_accepted(deps: &Deps, name: &str, r: &mut Report) -> bool {
+fn token_accepted(token: Option<TokenCheck>, name: &str, r: &mut Report) -> bool {
     const CHECK: &str = "twitch_token_validation";
-    match twitch::check_configured(deps).await {
+    match token {
         None => r.checks.push(Check::skipped(
             CHECK,
             "turned off (AUTOHEAL_TWITCH_VALIDATE_URL is empty)",
@@ -191,9 +205,14 @@ async fn token_accepted(deps: &Deps, name: &str, r: &mut Report) -> bool {
 
 /// The services whose task definition injects the secret, with their desired counts; `None` when
 /// they cannot be found (the run failed: a human redeploys).
-async fn injecting_services(deps: &Deps, name: &str, r: &mut Report) -> Option<Vec<(String, i32)>> {
+fn injecting_services(
+    deps: &Deps,
+    found: Result<Vec<(String, i32)>, String>,
+    name: &str,
+    r: &mut Report,
+) -> Option<Vec<(String, i32)>> {
     let cfg = &deps.config;
-    match services_using(&deps.aws, &cfg.cluster, name).await {
+    match found {
         Ok(services) => {
             let names: Vec<String> = services
                 .iter()

@@ -275,7 +275,15 @@ async fn read_log(
     r: &mut Report,
 ) -> Option<(Vec<String>, String)> {
     let cfg = &deps.config;
-    let (log, (redactor, unreadable)) = tokio::join!(task_log(&deps.aws, t), Redactor::read(deps));
+    // Only the VOD task holds the secrets (the analysis task definition injects none), so only
+    // its lines can print them.
+    let secrets = async {
+        match job {
+            Job::Vod => Redactor::read(deps).await,
+            Job::Analysis => (Redactor::default(), Vec::new()),
+        }
+    };
+    let (log, (redactor, unreadable)) = tokio::join!(task_log(&deps.aws, t), secrets);
     match log {
         Ok((name, lines)) => {
             let (group, stream) = name.split_once(' ').unwrap_or((&name, ""));

@@ -120,7 +120,7 @@ pub async fn services_using(
             None => break,
         }
     }
-    let mut out = Vec::new();
+    let mut services = Vec::new();
     for chunk in arns.chunks(10) {
         let svcs = aws
             .ecs()
@@ -131,30 +131,43 @@ pub async fn services_using(
             .await
             .map_err(|e| format!("DescribeServices: {}", describe_error(&e)))?;
         for s in svcs.services() {
-            let Some(td) = s.task_definition() else {
-                continue;
-            };
-            let def = aws
-                .ecs()
-                .describe_task_definition()
-                .task_definition(td)
-                .send()
-                .await
-                .map_err(|e| format!("DescribeTaskDefinition {td}: {}", describe_error(&e)))?;
-            let uses = def.task_definition().is_some_and(|t| {
-                t.container_definitions()
-                    .iter()
-                    .flat_map(|c| c.secrets())
-                    .any(|s| secret_name_matches(s.value_from(), secret))
-            });
-            if uses {
-                out.push((
-                    s.service_name().unwrap_or_default().to_string(),
-                    s.desired_count(),
-                ));
+            if let Some(td) = s.task_definition() {
+                let name = s.service_name().unwrap_or_default().to_string();
+                services.push((name, s.desired_count(), td.to_string()));
             }
         }
     }
+    // Every service's revision is described at once: one round trip, not one per service.
+    let mut lookups = tokio::task::JoinSet::new();
+    for (i, (_, _, td)) in services.iter().enumerate() {
+        let (ecs, td) = (aws.ecs().clone(), td.clone());
+        lookups.spawn(async move {
+            let def = ecs
+                .describe_task_definition()
+                .task_definition(&td)
+                .send()
+                .await;
+            (i, td, def)
+        });
+    }
+    let mut uses = vec![false; services.len()];
+    while let Some(joined) = lookups.join_next().await {
+        let (i, td, def) = joined.map_err(|e| format!("DescribeTaskDefinition: {e}"))?;
+        let def =
+            def.map_err(|e| format!("DescribeTaskDefinition {td}: {}", describe_error(&e)))?;
+        uses[i] = def.task_definition().is_some_and(|t| {
+            t.container_definitions()
+                .iter()
+                .flat_map(|c| c.secrets())
+                .any(|s| secret_name_matches(s.value_from(), secret))
+        });
+    }
+    let mut out: Vec<(String, i32)> = services
+        .into_iter()
+        .zip(uses)
+        .filter(|(_, uses)| *uses)
+        .map(|((name, desired, _), _)| (name, desired))
+        .collect();
     out.sort();
     Ok(out)
 }
@@ -182,15 +195,17 @@ pub async fn secrets_state(deps: &Deps) -> (Option<(i64, String)>, Vec<String>) 
     let cfg = &deps.config;
     let mut newest: Option<(i64, String)> = None;
     let mut problems = Vec::new();
-    for name in [&cfg.oauth_secret_id, &cfg.client_id_secret_id] {
-        match deps
-            .aws
-            .secrets()
-            .describe_secret()
-            .secret_id(name)
-            .send()
-            .await
-        {
+    // Both secrets are described at once: one round trip, not two.
+    let describe = |name: &String| deps.aws.secrets().describe_secret().secret_id(name).send();
+    let (oauth, client_id) = tokio::join!(
+        describe(&cfg.oauth_secret_id),
+        describe(&cfg.client_id_secret_id)
+    );
+    for (name, answer) in [
+        (&cfg.oauth_secret_id, oauth),
+        (&cfg.client_id_secret_id, client_id),
+    ] {
+        match answer {
             Ok(d) => {
                 if d.deleted_date().is_some() {
                     problems.push(format!("{name} is scheduled for deletion"));

@@ -67,10 +67,13 @@ pub async fn handle(
         );
     }
     let mut r = Report::new(trigger.clone(), playbook);
-    if !still_firing(deps, alarm, &mut r).await {
+    // Never act on a stale or resolved signal: the event may be old or redelivered. The live
+    // state and the triage are independent reads, asked together (the alarm's answer arrives with
+    // the evidence, not one round trip before it); for a resolved alarm the evidence goes unused.
+    let (live, t) = tokio::join!(alarm_live_state(&deps.aws, &alarm.name), triage(deps, now));
+    if !still_firing(live, alarm, &mut r) {
         return r;
     }
-    let t = triage(deps, now).await;
     triage_checks(&t, now, &mut r);
     let token = twitch::check_configured(deps).await;
     r.checks.push(token_check(token.as_ref()));
@@ -113,10 +116,10 @@ pub async fn handle(
     }
 }
 
-/// Never act on a stale or resolved signal: the event may be old or redelivered. `false` when the
-/// run stops here (resolved: ignored; unverifiable: failed, and a human hears the check broke).
-async fn still_firing(deps: &Deps, alarm: &AlarmSignal, r: &mut Report) -> bool {
-    match alarm_live_state(&deps.aws, &alarm.name).await {
+/// `false` when the run stops here (resolved: ignored; unverifiable: failed, and a human hears
+/// the check broke).
+fn still_firing(live: Result<(), AlarmLive>, alarm: &AlarmSignal, r: &mut Report) -> bool {
+    match live {
         Ok(()) => true,
         Err(AlarmLive::NotFiring(resolved)) => {
             r.checks

@@ -16,11 +16,28 @@ pub async fn recheck_redeploy(
     service: &str,
     alarm: Option<&str>,
 ) -> Result<(), String> {
-    if let Some(a) = alarm {
-        alarm_still_firing(aws, a).await?;
-    }
-    let svc = describe_service(aws, cluster, service).await?;
-    rollout_quiet(&svc)
+    live_service(aws, cluster, service, alarm).await.map(|_| ())
+}
+
+/// The alarm (when one asked) and the service, read together (one round trip, not two); the
+/// alarm's verdict comes first. The service, when it may be changed now.
+async fn live_service(
+    aws: &Aws,
+    cluster: &str,
+    service: &str,
+    alarm: Option<&str>,
+) -> Result<aws_sdk_ecs::types::Service, String> {
+    let firing = async {
+        match alarm {
+            Some(a) => alarm_still_firing(aws, a).await,
+            None => Ok(()),
+        }
+    };
+    let (firing, svc) = tokio::join!(firing, describe_service(aws, cluster, service));
+    firing?;
+    let svc = svc?;
+    rollout_quiet(&svc)?;
+    Ok(svc)
 }
 
 /// As for a redeploy, and the target revision exists, is ACTIVE and is not what runs already.
@@ -31,8 +48,7 @@ pub async fn recheck_point(
     task_definition_arn: &str,
     alarm: Option<&str>,
 ) -> Result<(), String> {
-    recheck_redeploy(aws, cluster, service, alarm).await?;
-    let svc = describe_service(aws, cluster, service).await?;
+    let svc = live_service(aws, cluster, service, alarm).await?;
     if svc.task_definition() == Some(task_definition_arn) {
         return Err(format!(
             "service already runs {}",
