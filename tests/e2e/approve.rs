@@ -52,6 +52,20 @@ async fn an_approved_decision_acts_once_and_the_ledger_says_who_and_when() {
     assert_eq!(r["actions"][0]["kind"], "force_new_deployment");
     assert_eq!(r["actions"][0]["target"], held["actions"][0]["target"]);
     assert_eq!(world.calls("UpdateService"), 1);
+    // The approval's report links the decision it approved.
+    let approved = r["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "approved_decision")
+        .unwrap();
+    assert!(
+        approved["link"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("{id}.json")),
+        "{approved}"
+    );
     let approval = world
         .ledger()
         .into_iter()

@@ -5,7 +5,7 @@
 //! record says who and when. A decision the world has moved on from is not carried out.
 
 use crate::deps::{Deps, Invocation};
-use crate::report::{Check, Outcome, Report, TriggerKind, TriggerRef};
+use crate::report::{links, Check, Outcome, Report, TriggerKind, TriggerRef};
 use crate::safety::actions::{ActionSpec, Intent};
 use crate::safety::guard::{Guard, Hold, Operator, Verdict};
 use crate::safety::ledger::Decision;
@@ -81,13 +81,15 @@ pub async fn approve(deps: &Deps, a: Approved<'_>, op: Operator, inv: Invocation
         ..recorded.clone()
     };
     let mut r = Report::new(trigger, recorded.playbook);
-    r.checks.push(Check::pass(
+    let mut check = Check::pass(
         "approved_decision",
         format!(
             "{id}: {} on {}, held at {} ({})",
             d.action, d.target, d.at_text, d.reason
         ),
-    ));
+    );
+    check.link = (deps.ledger().decision_key(id)).map(|k| links::ledger_object(&deps.config, &k));
+    r.checks.push(check);
     let out = guard.act(&intent, &a.spec).await;
     let verdict = out.verdict.clone();
     let what = format!("{by} approved the {} held at {}", d.action, d.at_text);

@@ -436,17 +436,24 @@ impl Ledger {
     /// The decision with this id (its record's name, which begins with its epoch milliseconds, so
     /// the day's folder is known without an index). `None` when there is none.
     pub async fn decision(&self, id: &str) -> Result<Option<Decision>, LedgerError> {
-        let ms = id.split('-').next().and_then(|m| m.parse::<i64>().ok());
-        let safe = !id.is_empty() && safe_key(id) == id;
-        let Some(ms) = ms.filter(|_| safe) else {
+        let Some(key) = self.decision_key(id) else {
             return Ok(None);
         };
-        let (y, m, d) = civil_date(ms.div_euclid(1000));
-        let key = format!("{}decisions/{y:04}/{m:02}/{d:02}/{id}.json", self.prefix);
         Ok(self.get::<Decision>(&key).await?.map(|v| Decision {
             id: id.to_string(),
             ..v.value
         }))
+    }
+
+    /// Where the decision with this id is recorded; `None` for what cannot be a decision id.
+    pub fn decision_key(&self, id: &str) -> Option<String> {
+        let ms = id.split('-').next().and_then(|m| m.parse::<i64>().ok());
+        let safe = !id.is_empty() && safe_key(id) == id;
+        let (y, m, d) = civil_date(ms.filter(|_| safe)?.div_euclid(1000));
+        Some(format!(
+            "{}decisions/{y:04}/{m:02}/{d:02}/{id}.json",
+            self.prefix
+        ))
     }
 
     /// Appends one decision record; never overwrites (names are unique per run and sequence).
