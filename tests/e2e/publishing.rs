@@ -85,9 +85,15 @@ async fn freshness(world: &World, id: &str, extra: &[(&str, &str)]) -> Value {
     let mut ev = sample_event("schedule-freshness.json");
     ev["id"] = json!(id);
     let deps = world.deps_with(extra).await;
-    let r = run::handle(&deps, Function::FreshnessCheck, &ev, RunOptions::default())
-        .await
-        .expect("run");
+    // Boxed: a run's future is large for a 2 MiB test thread.
+    let r = Box::pin(run::handle(
+        &deps,
+        Function::FreshnessCheck,
+        &ev,
+        RunOptions::default(),
+    ))
+    .await
+    .expect("run");
     serde_json::to_value(r).unwrap()
 }
 
