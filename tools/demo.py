@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import signal
 import socket
 import subprocess
@@ -85,6 +86,30 @@ class LambdaRuntime:
             logged = f.read()
         os.unlink(self.log.name)
         return logged
+
+
+def operator(args: list[str], env: dict) -> str:
+    """Runs an `autoheal` operator command against the emulator, as the on-call engineer would."""
+    out = subprocess.run([str(AUTOHEAL), *args], capture_output=True, text=True,
+                         env={**env, "AUTOHEAL_OPERATOR": "alice", "PATH": os.environ.get("PATH", "")})
+    if out.returncode != 0:
+        raise SystemExit(f"demo: autoheal {' '.join(args)} failed: {out.stderr.strip()}")
+    return out.stdout
+
+
+def run_under_test(sc: dict, runtime: "LambdaRuntime", env: dict, held: list[str]) -> dict:
+    """The run a scenario is about: a function invocation, or the on-call engineer approving the
+    decision an earlier scenario held (its report named the command)."""
+    if sc.get("approve"):
+        if not held:
+            return {"invoke_error": "no held decision to approve"}
+        print(f"{DIM}   $ autoheal approve {held[-1]}{RESET}")
+        return json.loads(operator(["approve", held[-1]], env))
+    ev = sc["event"]
+    what = ev.get("detail-type") or ("SNS notification" if "Records" in ev else "direct alarm action")
+    ident = ev.get("id") or (ev.get("Records") or [{}])[0].get("Sns", {}).get("MessageId", "")
+    print(f"{DIM}   invoke {sc['function']} with {what} {ident}{RESET}")
+    return runtime.invoke(sc["function"], ev)
 
 
 def render(report: dict) -> str:
@@ -168,7 +193,34 @@ SCENARIOS = [
          event=event("ecs-task-stopped-analysis.json",
                      detail__taskDefinitionArn="arn:aws:ecs:us-east-1:123456789012:task-definition/vieweratlas-analysis:2"),
          expect="escalated"),
+    dict(title="Paused for a deploy: the stalled collector is triaged and reported, not restarted",
+         changes=[scen("collector-stalled", minutes=90), alarm(STALLED)],
+         commands=[["pause", "--playbook", "no-new-snapshots", "--until", "2h", "--reason", "collector release 4f2c9ab in progress"]],
+         function="alarm-responder", event=event("alarm-eventbridge-snapshot-stalled.json"), expect="escalated"),
+    dict(title="Approved: on-call approves the held restart; exactly that action, after a live re-check",
+         changes=[], keep_world=True, approve=True, expect="remediated"),
+    dict(title="Resumed, and the same approval again: nothing is restarted twice",
+         changes=[], keep_world=True, commands=[["resume"]], approve=True, expect="ignored"),
 ]
+
+
+def prepare(sc: dict, emulator: Emulator, runtime: LambdaRuntime, env: dict) -> list[str]:
+    """Sets the scenario's world up: world changes, earlier invocations, the on-call engineer's
+    commands. Returns what those commands printed, for the scenario's header."""
+    if not sc.get("keep_world"):
+        emulator.fresh_world()
+    for path, body in sc["changes"]:
+        emulator.post(path, body)
+    for pre_fn, pre_ev in sc.get("pre", []):
+        runtime.invoke(pre_fn, pre_ev)
+    said = []
+    for args in sc.get("commands", []):
+        said.append(f"$ autoheal {shlex.join(args)}")
+        said.append(operator(args, env).strip())
+    for path, body in sc.get("after_pre", []):
+        emulator.post(path, body)
+    emulator.post("/_world/published")  # only this scenario's reports count
+    return said
 
 
 def main() -> int:
@@ -186,25 +238,18 @@ def main() -> int:
             "AUTOHEAL_TWITCH_VALIDATE_URL": "", "AUTOHEAL_LOG": "info",
         }
         runtime = LambdaRuntime(env)
+        held = []  # decisions held for a human, in the order the reports named them
         for i, sc in enumerate(SCENARIOS, 1):
-            title, function, ev, expected = sc["title"], sc["function"], sc["event"], sc["expect"]
-            if not sc.get("keep_world"):
-                emulator.fresh_world()
-            for path, body in sc["changes"]:
-                emulator.post(path, body)
-            for pre_fn, pre_ev in sc.get("pre", []):
-                runtime.invoke(pre_fn, pre_ev)
-            for path, body in sc.get("after_pre", []):
-                emulator.post(path, body)
-
-            emulator.post("/_world/published")  # only this scenario's reports count
+            title, expected = sc["title"], sc["expect"]
+            said = prepare(sc, emulator, runtime, env)
             print(f"\n{BOLD}━━ Scenario {i}/{len(SCENARIOS)}: {title}{RESET}")
-            what = ev.get("detail-type") or ("SNS notification" if "Records" in ev else "direct alarm action")
-            ident = ev.get("id") or (ev.get("Records") or [{}])[0].get("Sns", {}).get("MessageId", "")
-            print(f"{DIM}   invoke {function} with {what} {ident}{RESET}")
+            for line in said:
+                print(f"{DIM}   {line}{RESET}")
             started = time.time()
-            result = runtime.invoke(function, ev)
+            result = run_under_test(sc, runtime, env, held)
             took = time.time() - started
+            held += [a["decision_id"] for a in result.get("actions", [])
+                     if a.get("status") == "skipped" and a.get("decision_id")]
             if "invoke_error" in result:
                 print(f"{RED}   invocation failed:{RESET}\n{result['invoke_error']}")
                 failures.append(title)
@@ -217,7 +262,7 @@ def main() -> int:
                     print(f"{DIM}   SNS message received by on-call ({took:.1f}s), subject: {m['subject']}{RESET}\n")
                     print("   " + render(json.loads(m["message"])).replace("\n", "\n   "))
             else:
-                print(f"{DIM}   nothing published (healthy runs stay quiet); the function returned ({took:.1f}s):{RESET}\n")
+                print(f"{DIM}   nothing published (healthy and ignored runs stay quiet); the run returned ({took:.1f}s):{RESET}\n")
                 print("   " + render(result).replace("\n", "\n   "))
             got = result.get("outcome")
             ok = got == expected

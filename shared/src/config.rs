@@ -99,6 +99,10 @@ pub struct Config {
     pub max_actions_per_day: u32,
     pub loop_window_minutes: u64,
     pub loop_max_failed_fixes: u32,
+    pub publish_ignored: bool,
+    pub reminder_minutes: u64,
+    pub chatbot_format: bool,
+    pub approval_max_age_hours: u64,
     /// How long a claim protects an action from other deliveries when the run holding it is not
     /// a Lambda invocation (which has its own deadline): the CLI and tests.
     pub claim_lease_seconds: u64,
@@ -204,6 +208,7 @@ impl Config {
         read_twitch(&mut r, &mut c);
         read_alerts(&mut r, &mut c);
         read_safety(&mut r, &mut c);
+        read_on_call(&mut r, &mut c);
         if r.problems.is_empty() {
             Ok(c)
         } else {
@@ -391,6 +396,15 @@ fn read_safety(r: &mut Reader, c: &mut Config) {
     c.loop_max_failed_fixes = r.number("AUTOHEAL_LOOP_MAX_FAILED_FIXES", 2u32, 1);
     c.claim_lease_seconds = r.number("AUTOHEAL_CLAIM_LEASE_SECONDS", 900u64, 1);
     c.known_good_settle_minutes = r.number("AUTOHEAL_KNOWN_GOOD_SETTLE_MINUTES", 30u64, 0);
+}
+
+/// How Autoheal talks to the on-call engineer: which runs are published, how often an ongoing
+/// problem is repeated, the chat format, and how long a held action may still be approved.
+fn read_on_call(r: &mut Reader, c: &mut Config) {
+    c.publish_ignored = r.flag("AUTOHEAL_PUBLISH_IGNORED", false);
+    c.reminder_minutes = r.number("AUTOHEAL_REMINDER_MINUTES", 240u64, 1);
+    c.chatbot_format = r.flag("AUTOHEAL_CHATBOT_FORMAT", false);
+    c.approval_max_age_hours = r.number("AUTOHEAL_APPROVAL_MAX_AGE_HOURS", 24u64, 1);
 }
 
 #[cfg(test)]

@@ -4,6 +4,8 @@
 //! The Lambda functions and `autoheal handle` both come through [`handle`], so a replayed event does
 //! exactly what the function would have done.
 
+mod notify;
+
 use serde_json::Value;
 
 use crate::aws::caller;
@@ -14,7 +16,7 @@ use crate::playbooks::{
     alarm_gap, deferred, incident, responder, rollback, rotation, smoke_test, task_failure,
 };
 use crate::report::publish::{self, PublishError};
-use crate::report::{telemetry, Action, ActionStatus, Check, Outcome, Playbook, Report};
+use crate::report::{links, telemetry, Action, ActionStatus, Check, Outcome, Report};
 use crate::safety::claims::{self, Claim};
 use crate::safety::deliveries::{self, Earlier};
 
@@ -157,7 +159,9 @@ pub async fn handle(
 
 /// The runbook's smoke test on demand (`autoheal smoke-test`): nothing is published.
 pub async fn smoke_test(deps: &Deps) -> Report {
-    smoke_test::on_demand(deps).await
+    let mut report = smoke_test::on_demand(deps).await;
+    links::annotate(&mut report, &deps.config, now_epoch());
+    report
 }
 
 async fn dispatch(deps: &Deps, trigger: &Trigger, inv: Invocation) -> Report {
@@ -208,6 +212,7 @@ async fn finish(
     }
     report.finished_at = rfc3339(now_epoch());
     report.dry_run = dry_run;
+    links::annotate(&mut report, &deps.config, now_epoch());
     telemetry::emit_metrics(&report);
     tracing::info!(
         outcome = report.outcome.name(),
@@ -216,20 +221,15 @@ async fn finish(
         failed_checks = report.failing_checks().count(),
         "run finished"
     );
-    if !dry_run && may_publish {
-        follow_up_incident(deps, &mut report).await;
-    }
-    // Playbook E's report doubles as the SNS test message, so it always goes out.
-    let wanted = report.outcome != Outcome::Healthy
-        || deps.config.publish_healthy
-        || report.playbook == Playbook::AlarmGap;
-    if dry_run || !may_publish || !wanted {
+    if dry_run || !may_publish {
         return Ok(report);
     }
-    match publish::publish(deps.aws.sns(), &deps.config.topic_arn, &report).await {
-        Ok(id) => {
-            tracing::info!(message_id = %id, "report published");
-            mark_reported(deps, &report).await;
+    follow_up_incident(deps, &mut report).await;
+    match notify::deliver(deps, &mut report).await {
+        Ok(published) => {
+            if published {
+                mark_reported(deps, &report).await;
+            }
             if report.retry {
                 return Err(RunError::Retry {
                     report: Box::new(report),
@@ -274,16 +274,20 @@ async fn earlier_deliveries(deps: &Deps, report: &mut Report, inv: Invocation) {
     for earlier in found {
         match earlier {
             Earlier::Unannounced { claim, c } => announce(report, claim, &c),
-            Earlier::Announced(c) => report.checks.push(Check::pass(
-                "earlier_delivery",
-                format!(
-                    "an earlier delivery of this event made {} on {} at {}: {}",
-                    c.action,
-                    c.target,
-                    rfc3339(c.claimed_at),
-                    c.result.as_deref().unwrap_or_default()
-                ),
-            )),
+            Earlier::Announced(c) => {
+                let mut check = Check::pass(
+                    "earlier_delivery",
+                    format!(
+                        "an earlier delivery of this event made {} on {} at {}: {}",
+                        c.action,
+                        c.target,
+                        rfc3339(c.claimed_at),
+                        c.result.as_deref().unwrap_or_default()
+                    ),
+                );
+                check.link = links::for_target(&deps.config, &c.target);
+                report.checks.push(check);
+            }
         }
     }
 }
@@ -299,6 +303,9 @@ fn announce(report: &mut Report, claim: String, c: &Claim) {
             "{result} (made by an earlier delivery of this event at {}, whose report was never sent)",
             rfc3339(c.claimed_at)
         ),
+        link: None,
+        record: None,
+        decision_id: None,
     });
     report.claims.push(claim);
     if matches!(report.outcome, Outcome::Healthy | Outcome::Ignored) {
@@ -314,9 +321,13 @@ fn announce(report: &mut Report, claim: String, c: &Claim) {
 /// checklist, the closing report goes out too.
 async fn follow_up_incident(deps: &Deps, report: &mut Report) {
     match incident::note(&deps.ledger(), &deps.config, report, now_epoch()).await {
-        Ok(Some(closing)) => {
+        Ok(Some(mut closing)) => {
+            links::annotate(&mut closing, &deps.config, now_epoch());
             telemetry::emit_metrics(&closing);
-            match publish::publish(deps.aws.sns(), &deps.config.topic_arn, &closing).await {
+            let format = publish::Format {
+                chatbot: deps.config.chatbot_format,
+            };
+            match publish::publish(deps.aws.sns(), &deps.config.topic_arn, &closing, format).await {
                 Ok(id) => tracing::info!(message_id = %id, "incident closed and reported"),
                 Err(e) => {
                     tracing::error!(error = %e, "incident-closed report could not be published")
@@ -326,9 +337,11 @@ async fn follow_up_incident(deps: &Deps, report: &mut Report) {
         Ok(None) => {}
         Err(e) => {
             tracing::warn!(error = %e, "post-incident checklist could not be updated");
+            let record =
+                links::ledger_object(&deps.config, &deps.ledger().key("incidents", "open"));
             report
                 .checks
-                .push(Check::error("post_incident_checklist", e.to_string()));
+                .push(Check::error("post_incident_checklist", e.to_string()).with_link(record));
         }
     }
 }

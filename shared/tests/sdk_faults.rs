@@ -578,7 +578,9 @@ async fn a_failed_publish_fails_the_invocation_and_names_the_topic() {
         .then_http_response(|| query_error(500, "InternalError", "Internal failure"));
     let mut mocks = healthy();
     mocks.sns = vec![sns_500.clone()];
-    let deps = mocks.deps().await;
+    let mut deps = mocks.deps().await;
+    // Ignored runs are published only when asked for.
+    deps.config.publish_ignored = true;
 
     // An alarm that is back to OK is reported as ignored without reading anything: a run that
     // must publish, and touches no other service.

@@ -170,15 +170,26 @@ fn resolved_alarms_and_own_reports_are_ignored_and_never_loop() {
     assert_eq!(r["outcome"], "ignored");
     assert!(r["reason"].as_str().unwrap().contains("is OK, not ALARM"));
     assert!(r["actions"].as_array().unwrap().is_empty());
+    assert!(
+        world.published().is_empty(),
+        "ignored runs are not published by default"
+    );
+    let publish_all = [("AUTOHEAL_PUBLISH_IGNORED", "true")];
+    let run = world.cli(&["handle"], &ok_alarm.to_string(), &publish_all);
+    assert_eq!(run.report()["outcome"], "ignored");
     let published = world.published();
-    assert_eq!(published.len(), 1, "an ignored run is still reported");
+    assert_eq!(
+        published.len(),
+        1,
+        "an ignored run is reported when asked for"
+    );
 
     // Feed that very report back the way the alerts topic would deliver it to a Lambda.
     let own = json!({"Records": [{"EventSource": "aws:sns", "EventVersion": "1.0", "EventSubscriptionArn": "arn:x",
         "Sns": {"Type": "Notification", "MessageId": "feedback-1", "TopicArn": autoheal_tests::TOPIC_ARN,
             "Subject": published[0].subject, "Message": published[0].report.to_string(),
             "MessageAttributes": {"autoheal_report": {"Type": "String", "Value": "1"}}}}]});
-    let run = world.cli(&["handle"], &own.to_string(), &[]);
+    let run = world.cli(&["handle"], &own.to_string(), &publish_all);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(run.report()["outcome"], "ignored");
     assert!(

@@ -40,6 +40,22 @@ pub fn sample_event(name: &str) -> Value {
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
+/// An ECS Task State Change (STOPPED) of a scheduled ViewerAtlas task: `family`, task `task_id`,
+/// started by `started_by` (`events-rule/<rule>` for a scheduled run, `autoheal` for Autoheal's).
+pub fn stopped_task_event(family: &str, task_id: &str, started_by: &str) -> Value {
+    let mut ev = sample_event("ecs-task-stopped-analysis.json");
+    ev["id"] = json!(format!("evt-{task_id}"));
+    ev["detail"]["taskArn"] = json!(format!(
+        "arn:aws:ecs:us-east-1:123456789012:task/vieweratlas-cluster/{task_id}"
+    ));
+    ev["detail"]["group"] = json!(format!("family:{family}"));
+    ev["detail"]["taskDefinitionArn"] = json!(format!(
+        "arn:aws:ecs:us-east-1:123456789012:task-definition/{family}:2"
+    ));
+    ev["detail"]["startedBy"] = json!(started_by);
+    ev
+}
+
 /// One moto server with its control plane, owned by a test.
 pub struct Emulator {
     child: Child,

@@ -357,6 +357,20 @@ def scenario(url: str, name: str, args: dict) -> dict:
         out = emulator.age_objects({"prefix": f"{PREFIX}raw/snapshots/", "minutes": minutes})
         _age_logs(f"/ecs/{COLLECTOR}", minutes)
         return out
+    if name == "recover":
+        # The collector writes again: fresh snapshots and a cycle's log lines, just now.
+        chans = CHANNELS[: int(args.get("channels", 12))]
+        put_snapshots(c["s3"], now_utc() - dt.timedelta(minutes=1), chans)
+        put_lines(c["logs"], f"/ecs/{COLLECTOR}", f"collector/collector/{uuid.uuid4().hex}",
+                  collector_success_lines(now_utc() - dt.timedelta(minutes=6), chans))
+        return {"recovered": len(chans)}
+    if name == "tasks-finished":
+        # Every running task of a family ran to its end (what the task itself does; not Autoheal).
+        fam = args.get("family", ANALYSIS)
+        arns = c["ecs"].list_tasks(cluster=CLUSTER, family=fam, desiredStatus="RUNNING")["taskArns"]
+        for arn in arns:
+            c["ecs"].stop_task(cluster=CLUSTER, task=arn, reason="Essential container in task exited")
+        return {"stopped": len(arns)}
     if name == "collector-down":
         emulator.set_service_state({"service": COLLECTOR, "runningCount": 0, "events": [
             {"message": f"(service {COLLECTOR}) has started 1 tasks: (task 0d2b).", "minutesAgo": 3},
@@ -467,11 +481,13 @@ def scenario(url: str, name: str, args: dict) -> dict:
         sns_backends[ACCOUNT][REGION].subscriptions[arn].arn = "PendingConfirmation"
         return {"pending": endpoint}
     if name == "task-log":
-        # The log stream a scheduled task wrote before it stopped (awslogs: <prefix>/<container>/<id>).
+        # The log stream a scheduled task wrote before it stopped (awslogs: <prefix>/<container>/<id>):
+        # the lines of a known `kind`, or the given `lines`.
         family, task_id = args["family"], args["task_id"]
         prefix, container = {ANALYSIS: ("analysis", "analysis"), VOD: ("vod-collector", "vod-collector")}[family]
         t = now_utc() - dt.timedelta(minutes=5)
-        lines = [(t + dt.timedelta(seconds=i), m) for i, m in enumerate(TASK_LOGS[args["kind"]])]
+        messages = args["lines"] if "lines" in args else TASK_LOGS[args["kind"]]
+        lines = [(t + dt.timedelta(seconds=i), m) for i, m in enumerate(messages)]
         put_lines(c["logs"], f"/ecs/{family}", f"{prefix}/{container}/{task_id}", lines)
         return {"stream": f"{prefix}/{container}/{task_id}"}
     if name == "rotate-secret":

@@ -1,5 +1,12 @@
 //! `autoheal`, the operator CLI (CONTRACT §2): replay any event through exactly what the Lambda
-//! functions run, or run the smoke test by hand.
+//! functions run, run the smoke test by hand, and the on-call workflow (pause, resume, status,
+//! approve, manual runs), one file each.
+
+mod approve;
+mod operator;
+mod pause;
+mod run_job;
+mod status;
 
 use std::io::Read;
 use std::process::ExitCode;
@@ -26,12 +33,28 @@ USAGE:
   autoheal rollback [--to REVISION] [--dry-run] [--text]
                                                 roll the collector back to its known-good revision (or
                                                 REVISION) through the same guards as the functions
+  autoheal run analysis|vod [--dry-run] [--text]
+                                                one manual run with the schedule's target configuration,
+                                                as Autoheal starts it (a success re-enables its rule)
+  autoheal approve <decision-id> [--dry-run] [--text]
+                                                carry out exactly the action a report held for a human
+                                                (report-only, allow-list, pause), once, after a live check
+  autoheal pause [--playbook P] [--until TIME] --reason TEXT
+                                                hold Autoheal's actions (all, or playbook P); runs still
+                                                triage and report
+  autoheal resume [--playbook P]                end a pause
+  autoheal status [--json]                      pauses, open problems, cooldowns and caps, known-good,
+                                                last decisions
   autoheal help [COMMAND]                       this text
 
 OPTIONS:
   --dry-run   every read and check runs; nothing mutates AWS and nothing is published;
               intended actions appear with status `planned` (AUTOHEAL_DRY_RUN=true does the same)
   --text      print the report as the on-call engineer reads it, instead of JSON
+  --force --reason TEXT
+              (rollback, schedules, run, approve) pass a cooldown or the daily cap; never the idempotency
+              claim or the live re-check. The ledger records who (AUTOHEAL_OPERATOR, else $USER)
+              and why
 
 EXIT STATUS (handle):
   0  the run completed, whatever its outcome
@@ -114,8 +137,13 @@ pub fn main(args: Vec<String>) -> ExitCode {
             Err(e) => fail(2, format!("handle: {e} (see autoheal help handle)")),
         },
         "decisions" => decisions(rest),
-        "rollback" => rollback(rest),
-        "schedules" => schedules(rest),
+        "rollback" => with_override("rollback", rest, rollback),
+        "schedules" => with_override("schedules", rest, schedules),
+        "run" => with_override("run", rest, run_job::run_cmd),
+        "approve" => with_override("approve", rest, approve::approve_cmd),
+        "pause" => pause::pause_cmd(rest),
+        "resume" => pause::resume_cmd(rest),
+        "status" => status::status_cmd(rest),
         "render" => match parse_flags(rest, true) {
             Ok(a) => render(a),
             Err(e) => fail(2, format!("render: {e}")),
@@ -125,6 +153,19 @@ pub fn main(args: Vec<String>) -> ExitCode {
             Err(e) => fail(2, format!("smoke-test: {e} (see autoheal help smoke-test)")),
         },
         other => fail(2, format!("unknown command {other:?} (try autoheal help)")),
+    }
+}
+
+/// Takes `--force`/`--reason` off an acting command's arguments (exit 2 when they are wrong) and
+/// runs the command with them.
+fn with_override(
+    name: &str,
+    rest: &[String],
+    command: fn(&[String], operator::Override) -> ExitCode,
+) -> ExitCode {
+    match operator::take_override(rest) {
+        Ok((o, rest)) => command(&rest, o),
+        Err(e) => fail(2, format!("{name}: {e}")),
     }
 }
 
@@ -340,8 +381,15 @@ fn decisions(rest: &[String]) -> ExitCode {
                     println!("{}", serde_json::to_string(d).unwrap_or_default());
                 } else {
                     println!(
-                        "{}  {:<8} {:<22} {:<45} {} [{}] {}",
-                        d.at_text, d.status, d.action, d.target, d.playbook, d.trigger_id, d.reason
+                        "{}  {:<8} {:<22} {:<45} {} [{}] {} (id {})",
+                        d.at_text,
+                        d.status,
+                        d.action,
+                        d.target,
+                        d.playbook,
+                        d.trigger_id,
+                        d.reason,
+                        d.id
                     );
                 }
             }
@@ -354,7 +402,7 @@ fn decisions(rest: &[String]) -> ExitCode {
 }
 
 /// A human-started rollback: the same guard (live re-check, cooldown, cap, ledger) as the functions.
-fn rollback(rest: &[String]) -> ExitCode {
+fn rollback(rest: &[String], over: operator::Override) -> ExitCode {
     let mut to = None;
     let mut dry_run = false;
     let mut text = false;
@@ -368,7 +416,7 @@ fn rollback(rest: &[String]) -> ExitCode {
             "--dry-run" => dry_run = true,
             "--text" => text = true,
             "--help" | "-h" => {
-                println!("autoheal rollback [--to REVISION] [--dry-run] [--text]\n\nPoints the collector service at its last known-good task-definition revision (recorded by the\nfreshness check when every check passed), or at REVISION. Never rebuilds or re-tags images.\nGoes through the same guards as the functions: no rollback while ECS is rolling, cooldowns,\ncaps, the audit ledger. Exit 0 when the run completed, 1 when it failed, 2 on bad arguments.");
+                println!("autoheal rollback [--to REVISION] [--force --reason TEXT] [--dry-run] [--text]\n\nPoints the collector service at its last known-good task-definition revision (recorded by the\nfreshness check when every check passed), or at REVISION. Never rebuilds or re-tags images.\nGoes through the same guards as the functions: no rollback while ECS is rolling, cooldowns,\ncaps, the audit ledger. Exit 0 when the run completed, 1 when it failed, 2 on bad arguments.");
                 return ExitCode::SUCCESS;
             }
             other => return fail(2, format!("rollback: unexpected argument {other:?}")),
@@ -377,14 +425,21 @@ fn rollback(rest: &[String]) -> ExitCode {
     with_deps(
         |_| Ok(()),
         |deps| async move {
-            let who = std::env::var("USER").unwrap_or_else(|_| "operator".into());
+            let who = operator::who();
             let trigger = manual_trigger("rollback", deps.config.collector_service.clone());
             let req = crate::playbooks::rollback::Request {
                 service: deps.config.collector_service.clone(),
                 to,
                 change_id: trigger.id.clone(),
-                why: format!("manual rollback requested by {who}"),
+                why: format!(
+                    "manual rollback requested by {who}{}",
+                    over.reason
+                        .as_ref()
+                        .map(|r| format!(" ({r})"))
+                        .unwrap_or_default()
+                ),
                 from_alarm: false,
+                operator: Some(operator::operator(&over, None)),
                 alarm: None,
                 deployment: None,
             };
@@ -398,7 +453,7 @@ fn rollback(rest: &[String]) -> ExitCode {
 }
 
 /// RUNBOOK §4 by hand: status of both rules, or disable/enable one or both through the guard.
-fn schedules(rest: &[String]) -> ExitCode {
+fn schedules(rest: &[String], over: operator::Override) -> ExitCode {
     let Some(verb) = rest.first().map(String::as_str) else {
         return fail(
             2,
@@ -406,7 +461,7 @@ fn schedules(rest: &[String]) -> ExitCode {
         );
     };
     if verb == "--help" || verb == "-h" {
-        println!("autoheal schedules status|disable|enable [--rule NAME] [--dry-run] [--text]\n\nstatus: both schedule rules (state, expression, target revision, failures Autoheal counted).\ndisable/enable: one rule (--rule) or both, through the same guards and audit ledger as the functions.");
+        println!("autoheal schedules status|disable|enable [--rule NAME] [--force --reason TEXT] [--dry-run] [--text]\n\nstatus: both schedule rules (state, expression, target revision, failures Autoheal counted).\ndisable/enable: one rule (--rule) or both, through the same guards and audit ledger as the functions.");
         return ExitCode::SUCCESS;
     }
     if !matches!(verb, "status" | "disable" | "enable") {
@@ -458,7 +513,8 @@ fn schedules(rest: &[String]) -> ExitCode {
             }
             let trigger = manual_trigger("schedules", rules.join(","));
             let dry = dry_run || deps.config.dry_run;
-            let guard = Guard::for_run(&deps, trigger.clone(), Invocation::now(&deps.config, dry));
+            let guard = Guard::for_run(&deps, trigger.clone(), Invocation::now(&deps.config, dry))
+                .with_operator(operator::operator(&over, None));
             let start = Report::new(trigger, Playbook::Schedules);
             let report = crate::playbooks::schedules::operator_set(
                 &deps,

@@ -6,7 +6,7 @@
 
 use crate::clock::{now_epoch, rfc3339};
 use crate::deps::{Deps, Invocation};
-use crate::report::{Check, Outcome, Report};
+use crate::report::{links, Check, Outcome, Report};
 use crate::safety::guard::{Guard, Verdict};
 use crate::safety::history::TargetHistory;
 use crate::safety::pending::{self, PendingItem};
@@ -32,16 +32,20 @@ pub async fn sweep(deps: &Deps, inv: Invocation) -> Vec<Report> {
 
 async fn carry_out(deps: &Deps, inv: Invocation, item: PendingItem) -> Report {
     let mut r = Report::new(item.trigger.clone(), item.intent.playbook);
-    r.checks.push(Check::pass(
-        "deferred",
-        format!(
-            "{} was deferred at {} ({}); due since {}",
-            item.spec.kind(),
-            rfc3339(item.deferred_at),
-            item.reason,
-            rfc3339(item.not_before)
-        ),
-    ));
+    let queue = links::ledger_object(&deps.config, &pending::key(&deps.ledger()));
+    r.checks.push(
+        Check::pass(
+            "deferred",
+            format!(
+                "{} was deferred at {} ({}); due since {}",
+                item.spec.kind(),
+                rfc3339(item.deferred_at),
+                item.reason,
+                rfc3339(item.not_before)
+            ),
+        )
+        .with_link(queue),
+    );
     if let Some(since) = superseded(deps, &item).await {
         if !inv.dry_run {
             if let Err(e) = pending::remove(&deps.ledger(), &item.claim).await {

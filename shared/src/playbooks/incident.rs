@@ -60,6 +60,16 @@ fn evidence(report: &Report, cfg: &crate::config::Config) -> Option<Evidence> {
     }
 }
 
+/// The incident opened by a remediation and not yet verified closed, if any.
+pub async fn open(ledger: &Ledger) -> Result<Option<Incident>, LedgerError> {
+    let key = ledger.key("incidents", "open");
+    Ok(ledger
+        .get::<Incident>(&key)
+        .await?
+        .map(|v| v.value)
+        .filter(|i| i.opened_at != 0))
+}
+
 /// Updates the open incident with this run; returns the closing report when the checklist is done.
 pub async fn note(
     ledger: &Ledger,
@@ -103,10 +113,12 @@ pub async fn note(
             }
         })
         .await?;
-    Ok(closed.map(|inc| closing_report(&inc, now)))
+    let record = crate::report::links::ledger_object(cfg, &key);
+    Ok(closed.map(|inc| closing_report(&inc, now, &record)))
 }
 
-fn closing_report(inc: &Incident, now: i64) -> Report {
+/// The incident-closed report; every check links to the incident's ledger record.
+fn closing_report(inc: &Incident, now: i64, record: &str) -> Report {
     let trigger = TriggerRef {
         kind: TriggerKind::Manual,
         id: format!("incident-{}", inc.opened_at),
@@ -132,6 +144,9 @@ fn closing_report(inc: &Incident, now: i64) -> Report {
         }
     }
     r.next_steps.push("Write the incident summary and remediation notes (RUNBOOK §7.4); the checks above are the evidence".into());
+    for c in &mut r.checks {
+        c.link = Some(record.to_string());
+    }
     r.finished_at = rfc3339(now);
     r
 }

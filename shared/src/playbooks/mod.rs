@@ -3,8 +3,10 @@
 //! intended change to the guard in `safety`; it returns the run's report.
 
 pub mod alarm_gap;
+pub mod approval;
 pub mod deferred;
 pub mod incident;
+pub mod manual_run;
 pub mod responder;
 pub mod rollback;
 pub mod rotation;

@@ -12,9 +12,10 @@ use crate::deps::Deps;
 use crate::deps::Invocation;
 use crate::intake::DeploymentChange;
 use crate::probes::service::{describe_service, image_of, rollout_quiet, short_td};
+use crate::report::links::{self, autoheal_cli, aws_cli};
 use crate::report::{Check, Outcome, Playbook, Report, TriggerRef};
 use crate::safety::actions::{ActionSpec, Intent};
-use crate::safety::guard::Guard;
+use crate::safety::guard::{Guard, Operator};
 use crate::safety::ledger::Ledger;
 use crate::safety::settle::settle;
 
@@ -27,7 +28,7 @@ pub struct KnownGood {
     pub recorded_by: String,
 }
 
-fn known_good_key(ledger: &Ledger, cluster: &str, service: &str) -> String {
+pub fn known_good_key(ledger: &Ledger, cluster: &str, service: &str) -> String {
     ledger.key("known-good", &format!("{cluster}/{service}"))
 }
 
@@ -71,6 +72,8 @@ pub struct Request {
     pub why: String,
     /// An alarm asked: rolling back to what already runs would leave the alarm unexplained.
     pub from_alarm: bool,
+    /// A person asked (`autoheal rollback`): who, why, and whether `--force` was given.
+    pub operator: Option<Operator>,
     /// That alarm, which must still be in ALARM when the rollback is made.
     pub alarm: Option<String>,
     /// The failed deployment being undone: acted on only while it is the one the service is on.
@@ -123,6 +126,7 @@ pub async fn handle_deployment(
                 .unwrap_or_else(|| r.trigger.id.clone())
         ),
         from_alarm: false,
+        operator: None,
         alarm: None,
         deployment: d.deployment_id.clone(),
         why: format!(
@@ -138,7 +142,10 @@ pub async fn handle_deployment(
 /// Rolls `req.service` back through the guard, into `r`.
 pub async fn roll_back(deps: &Deps, req: Request, mut r: Report, inv: Invocation) -> Report {
     r.playbook = Playbook::Rollback;
-    let guard = Guard::for_run(deps, r.trigger.clone(), inv);
+    let mut guard = Guard::for_run(deps, r.trigger.clone(), inv);
+    if let Some(op) = &req.operator {
+        guard = guard.with_operator(op.clone());
+    }
     let Some((svc, current, current_image)) = current_revision(deps, &req, &mut r).await else {
         return r;
     };
@@ -261,17 +268,31 @@ async fn rollback_target(
     if let Some(rev) = &req.to {
         return Some(qualify_revision(current, rev));
     }
+    let record = links::ledger_object(
+        cfg,
+        &known_good_key(guard.ledger(), &cfg.cluster, &req.service),
+    );
     match read_known_good(guard.ledger(), &cfg.cluster, &req.service).await {
         Ok(Some(kg)) if family(&kg.task_definition_arn) != family(current) => {
-            r.checks.push(Check::fail(
-                "known_good",
-                format!(
-                    "the recorded known-good {} is not a revision of {}",
-                    short_td(&kg.task_definition_arn),
-                    family(current)
-                ),
+            r.checks.push(
+                Check::fail(
+                    "known_good",
+                    format!(
+                        "the recorded known-good {} is not a revision of {}",
+                        short_td(&kg.task_definition_arn),
+                        family(current)
+                    ),
+                )
+                .with_link(record),
+            );
+            r.step(format!(
+                "Check the known-good record ({}) and roll back by hand: {}",
+                autoheal_cli(cfg, "status"),
+                autoheal_cli(
+                    cfg,
+                    &format!("rollback --to <revision of {}>", family(current))
+                )
             ));
-            r.step(format!("Check the known-good record (autoheal status) and roll back by hand: autoheal rollback --to <revision of {}>", family(current)));
             r.conclude(
                 Outcome::Escalated,
                 format!("{}; the known-good record names another task-definition family, so Autoheal will not deploy it", req.why),
@@ -279,25 +300,32 @@ async fn rollback_target(
             None
         }
         Ok(Some(kg)) => {
-            r.checks.push(Check::pass(
-                "known_good",
-                format!(
-                    "{} recorded {} by {}",
-                    short_td(&kg.task_definition_arn),
-                    crate::clock::rfc3339(kg.recorded_at),
-                    kg.recorded_by
-                ),
-            ));
+            r.checks.push(
+                Check::pass(
+                    "known_good",
+                    format!(
+                        "{} recorded {} by {}",
+                        short_td(&kg.task_definition_arn),
+                        crate::clock::rfc3339(kg.recorded_at),
+                        kg.recorded_by
+                    ),
+                )
+                .with_link(record),
+            );
             Some(kg.task_definition_arn)
         }
         Ok(None) => {
-            r.checks.push(Check::fail(
-                "known_good",
-                format!("no known-good revision recorded for {}", req.service),
-            ));
+            r.checks.push(
+                Check::fail(
+                    "known_good",
+                    format!("no known-good revision recorded for {}", req.service),
+                )
+                .with_link(record),
+            );
             r.step(format!(
-                "Pick the last good revision and run: autoheal rollback --to <revision> (or aws ecs update-service --cluster {} --service {} --task-definition {}:<revision>)",
-                cfg.cluster, req.service, cfg.collector_family
+                "Pick the last good revision and run: {} (or {})",
+                autoheal_cli(cfg, "rollback --to <revision>"),
+                aws_cli(cfg, &format!("ecs update-service --cluster {} --service {} --task-definition {}:<revision>", cfg.cluster, req.service, cfg.collector_family))
             ));
             r.conclude(
                 Outcome::Escalated,
@@ -309,7 +337,8 @@ async fn rollback_target(
             None
         }
         Err(e) => {
-            r.checks.push(Check::error("known_good", e.clone()));
+            r.checks
+                .push(Check::error("known_good", e.clone()).with_link(record));
             r.conclude(
                 Outcome::Failed,
                 format!("{}; the ledger could not be read: {e}", req.why),

@@ -2,12 +2,14 @@
 //! definition injects it (values are read only at task start, VIEWERATLAS.md §1).
 
 use crate::aws::{AwsError, ErrorKind};
+use crate::config::Config;
 use crate::deps::Deps;
 use crate::deps::Invocation;
 use crate::intake::{SecretChange, SecretEventKind};
 use crate::probes::secrets::{current_version, secret_name_matches, services_using};
 use crate::probes::service::describe_service;
 use crate::probes::twitch::{self, TokenCheck};
+use crate::report::links::aws_cli;
 use crate::report::{Check, Outcome, Playbook, Report, TriggerRef};
 use crate::safety::actions::{ActionSpec, Intent};
 use crate::safety::guard::Guard;
@@ -19,7 +21,7 @@ enum Kind {
     Escalate(String, Vec<String>),
 }
 
-fn classify(c: &SecretChange, name: &str) -> Kind {
+fn classify(c: &SecretChange, name: &str, cfg: &Config) -> Kind {
     if let Some(code) = &c.error_code {
         return Kind::Ignore(format!(
             "{} on {name} failed ({code}); the secret did not change",
@@ -47,12 +49,12 @@ fn classify(c: &SecretChange, name: &str) -> Kind {
             format!("rotation of {name} failed: the old value is still current and may be about to expire"),
             vec![
                 format!("Check the rotation function's logs for {name}"),
-                format!("Rotate by hand (RUNBOOK §5): aws secretsmanager update-secret --secret-id {name} --secret-string '<new token>'; Autoheal redeploys the collector when it sees the change"),
+                format!("Rotate by hand (RUNBOOK §5): {}; Autoheal redeploys the collector when it sees the change", aws_cli(cfg, &format!("secretsmanager update-secret --secret-id {name} --secret-string '<new token>'"))),
             ],
         ),
         (_, "DeleteSecret") => Kind::Escalate(
             format!("{name} was scheduled for deletion: the collector and VOD tasks cannot start without it"),
-            vec![format!("If unintended: aws secretsmanager restore-secret --secret-id {name}")],
+            vec![format!("If unintended: {}", aws_cli(cfg, &format!("secretsmanager restore-secret --secret-id {name}")))],
         ),
         (_, other) => Kind::Ignore(format!("{other} does not change the value of {name}")),
     }
@@ -84,7 +86,7 @@ pub async fn handle(
         "secret_watched",
         format!("{} on {name} ({})", change.event_name, change.secret_id),
     ));
-    match classify(change, &name) {
+    match classify(change, &name, cfg) {
         Kind::Ignore(reason) => return r.concluded(Outcome::Ignored, reason),
         Kind::Escalate(reason, steps) => {
             r.next_steps = steps;
@@ -229,7 +231,16 @@ fn injecting_services(
         Err(e) => {
             r.checks
                 .push(Check::error("services_using_secret", e.clone()));
-            r.step(format!("Force a new deployment by hand: aws ecs update-service --cluster {} --service {} --force-new-deployment", cfg.cluster, cfg.collector_service));
+            r.step(format!(
+                "Force a new deployment by hand: {}",
+                aws_cli(
+                    cfg,
+                    &format!(
+                        "ecs update-service --cluster {} --service {} --force-new-deployment",
+                        cfg.cluster, cfg.collector_service
+                    )
+                )
+            ));
             r.conclude(
                 Outcome::Failed,
                 format!("could not find the services that inject {name}: {e}"),

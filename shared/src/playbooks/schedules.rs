@@ -10,11 +10,21 @@ use crate::deps::Deps;
 use crate::intake::TaskChange;
 use crate::probes::service::short_td;
 use crate::probes::tasks::rule_target;
+use crate::report::links::{self, autoheal_cli};
 use crate::report::{Check, CheckStatus, Outcome, Playbook, Report};
 use crate::safety::actions::{ActionSpec, Intent};
 use crate::safety::guard::{Guard, Guarded, Verdict};
 use crate::safety::mutations::STARTED_BY;
 use crate::safety::settle::settle;
+
+/// `analysis` or `vod`, the word `autoheal run` takes for the family of `t`.
+fn job_word(cfg: &crate::config::Config, t: &TaskChange) -> &'static str {
+    if t.family == cfg.vod_family {
+        "vod"
+    } else {
+        "analysis"
+    }
+}
 
 /// Who started a task: the schedule rule, Autoheal's own manual run, or someone else.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -172,8 +182,10 @@ pub async fn disable_failing(
         r.outcome = Outcome::Escalated;
     }
     r.step(format!(
-        "Fix the cause ({}); then `autoheal schedules enable --rule {rule}` or let a successful manual run re-enable it",
-        failed.line
+        "Fix the cause ({}); then start one manual run ({}) and its success re-enables the rule, or re-enable it yourself: {}",
+        failed.line,
+        autoheal_cli(&deps.config, &format!("run {}", job_word(&deps.config, failed.task))),
+        autoheal_cli(&deps.config, &format!("schedules enable --rule {rule}"))
     ));
     r
 }
@@ -240,8 +252,9 @@ async fn update_record(
     {
         Ok(rec) => rec,
         Err(e) => {
+            let record = links::ledger_object(guard.config(), key);
             r.checks
-                .push(Check::error("schedule_record", e.to_string()));
+                .push(Check::error("schedule_record", e.to_string()).with_link(record));
             ScheduleRecord::default()
         }
     }

@@ -3,10 +3,12 @@
 //! passing check records the collector's revision as known-good (for RUNBOOK §3).
 
 use crate::clock::{now_epoch, rfc3339};
+use crate::config::Config;
 use crate::deps::{Deps, Invocation};
-use crate::playbooks::rollback::{record_known_good, KnownGood};
+use crate::playbooks::rollback::{known_good_key, record_known_good, KnownGood};
 use crate::probes::freshness;
 use crate::probes::service::short_td;
+use crate::report::links::{self, autoheal_cli};
 use crate::report::{Check, CheckStatus, Outcome, Playbook, Report, TriggerKind, TriggerRef};
 
 /// `autoheal smoke-test`: a human's check reads only; it does not move the known-good marker.
@@ -26,7 +28,7 @@ pub async fn on_demand(deps: &Deps) -> Report {
 pub async fn scheduled(deps: &Deps, trigger: TriggerRef, inv: Invocation) -> Report {
     let findings = freshness::run(&deps.aws, &deps.config, now_epoch()).await;
     let mut r = Report::new(trigger, Playbook::SmokeTest);
-    judge(&findings, &mut r);
+    judge(&findings, &mut r, &deps.config);
     r.applicable_playbooks = findings.applicable_playbooks();
     r.checks = findings.checks.clone();
     if r.outcome == Outcome::Healthy && !inv.dry_run {
@@ -37,7 +39,7 @@ pub async fn scheduled(deps: &Deps, trigger: TriggerRef, inv: Invocation) -> Rep
 
 /// Outcome, reason and next steps from the findings: a failed check escalates; a check that could
 /// not run (and none failed) is Autoheal's own failure.
-fn judge(findings: &freshness::Findings, r: &mut Report) {
+fn judge(findings: &freshness::Findings, r: &mut Report, cfg: &Config) {
     let failing = findings.failing_checks_names();
     if failing.is_empty() {
         let rolling = findings
@@ -68,11 +70,12 @@ fn judge(findings: &freshness::Findings, r: &mut Report) {
     };
     r.conclude(outcome, lead_reason(findings, &failing));
     for p in findings.applicable_playbooks() {
-        r.step(next_step_for(p));
+        r.step(next_step_for(p, cfg));
     }
     if errors > 0 {
         r.step(format!(
-            "{errors} check(s) could not run (status error): check Autoheal's IAM permissions and the AWS API health, then re-run `autoheal smoke-test`"
+            "{errors} check(s) could not run (status error): check Autoheal's IAM permissions and the AWS API health, then re-run: {}",
+            autoheal_cli(cfg, "smoke-test --text")
         ));
     }
 }
@@ -112,9 +115,15 @@ async fn note_known_good(deps: &Deps, findings: &freshness::Findings, r: &mut Re
     let Some(facts) = &findings.collector else {
         return;
     };
+    let ledger = deps.ledger();
+    let record = links::ledger_object(
+        cfg,
+        &known_good_key(&ledger, &cfg.cluster, &cfg.collector_service),
+    );
     let settle = cfg.known_good_settle_minutes as i64 * 60;
     if let Err(why) = proven(facts, findings.newest_snapshot_at, now_epoch(), settle) {
-        r.checks.push(Check::skipped("known_good_recorded", why));
+        r.checks
+            .push(Check::skipped("known_good_recorded", why).with_link(record));
         return;
     }
     let td = &facts.primary_task_definition;
@@ -125,17 +134,22 @@ async fn note_known_good(deps: &Deps, findings: &freshness::Findings, r: &mut Re
         recorded_at: now_epoch(),
         recorded_by: r.trigger.id.clone(),
     };
-    match record_known_good(&deps.ledger(), &cfg.cluster, &kg).await {
-        Ok(true) => r.checks.push(Check::pass(
-            "known_good_recorded",
-            format!(
-                "{} is now the known-good revision of {}",
-                short_td(td),
-                cfg.collector_service
-            ),
-        )),
+    match record_known_good(&ledger, &cfg.cluster, &kg).await {
+        Ok(true) => r.checks.push(
+            Check::pass(
+                "known_good_recorded",
+                format!(
+                    "{} is now the known-good revision of {}",
+                    short_td(td),
+                    cfg.collector_service
+                ),
+            )
+            .with_link(record),
+        ),
         Ok(false) => {}
-        Err(e) => r.checks.push(Check::error("known_good_recorded", e)),
+        Err(e) => r
+            .checks
+            .push(Check::error("known_good_recorded", e).with_link(record)),
     }
 }
 
@@ -175,13 +189,13 @@ pub fn proven(
     }
 }
 
-fn next_step_for(p: Playbook) -> String {
+fn next_step_for(p: Playbook, cfg: &Config) -> String {
     let how = match p {
-        Playbook::NoNewSnapshots => "collector not producing: check service health and running count, auth/API errors in /ecs/vieweratlas-collector, Twitch secrets, and S3_BUCKET/S3_PREFIX in the task definition",
-        Playbook::AnalysisFailure => "analysis output is stale: check /ecs/vieweratlas-analysis logs (it exits 0 on failure), confirm fresh inputs, trigger one manual run",
-        Playbook::Schedules => "schedule targets are pinned to an old task-definition revision: re-run create-schedules.sh (or put-targets with the newest revision)",
-        Playbook::Rollback => "the deployment itself looks broken: identify the current revisions and image tags and consider rolling back to the last known-good revision",
-        _ => "see the runbook",
+        Playbook::NoNewSnapshots => format!("collector not producing: check service health and running count, auth/API errors in {}, Twitch secrets, and S3_BUCKET/S3_PREFIX in the task definition", cfg.collector_log_group),
+        Playbook::AnalysisFailure => format!("analysis output is stale: check the {} logs (it exits 0 on failure), confirm fresh inputs, then start one manual run: {}", cfg.analysis_log_group, autoheal_cli(cfg, "run analysis")),
+        Playbook::Schedules => "schedule targets are pinned to an old task-definition revision: re-run create-schedules.sh (or put-targets with the newest revision)".to_string(),
+        Playbook::Rollback => format!("the deployment itself looks broken: identify the current revisions and image tags and consider rolling back to the last known-good revision: {}", autoheal_cli(cfg, "rollback --dry-run --text")),
+        _ => "see the runbook".to_string(),
     };
     format!("{} {}: {how}", p.runbook_section(), p.name())
 }

@@ -15,6 +15,7 @@ use crate::probes::freshness;
 use crate::probes::secrets::Redactor;
 use crate::probes::service::short_td;
 use crate::probes::tasks::task_log;
+use crate::report::links;
 use crate::report::{Check, CheckStatus, Outcome, Playbook, Report, TriggerRef};
 use crate::safety::actions::{ActionSpec, Intent};
 use crate::safety::guard::Guard;
@@ -27,6 +28,20 @@ pub enum Job {
 }
 
 impl Job {
+    /// `analysis` or `vod`, as `autoheal run` takes it.
+    pub fn from_word(word: &str) -> Option<Self> {
+        match word {
+            "analysis" => Some(Job::Analysis),
+            "vod" => Some(Job::Vod),
+            _ => None,
+        }
+    }
+    pub fn family(self, cfg: &Config) -> &str {
+        match self {
+            Job::Analysis => &cfg.analysis_family,
+            Job::Vod => &cfg.vod_family,
+        }
+    }
     /// The job a task family belongs to; `None` for any other family.
     fn of(family: &str, cfg: &Config) -> Option<Self> {
         if family == cfg.analysis_family {
@@ -37,16 +52,29 @@ impl Job {
             None
         }
     }
-    fn rule(self, cfg: &Config) -> &str {
+    pub fn rule(self, cfg: &Config) -> &str {
         match self {
             Job::Analysis => &cfg.analysis_rule,
             Job::Vod => &cfg.vod_rule,
         }
     }
-    fn playbook(self) -> Playbook {
+    pub fn playbook(self) -> Playbook {
         match self {
             Job::Analysis => Playbook::AnalysisFailure,
             Job::Vod => Playbook::VodFailure,
+        }
+    }
+    /// The word `autoheal run` takes for it.
+    pub fn word(self) -> &'static str {
+        match self {
+            Job::Analysis => "analysis",
+            Job::Vod => "vod",
+        }
+    }
+    fn log_group(self, cfg: &Config) -> &str {
+        match self {
+            Job::Analysis => &cfg.analysis_log_group,
+            Job::Vod => &cfg.vod_log_group,
         }
     }
     /// Its playbook's letter in RUNBOOK §6.
@@ -177,8 +205,9 @@ pub async fn handle(deps: &Deps, t: &TaskChange, trigger: TriggerRef, inv: Invoc
         );
     }
     let exits: Vec<i64> = t.containers.iter().filter_map(|c| c.exit_code).collect();
-    r.checks.push(task_check(t, &exits));
-    let Some(lines) = read_log(deps, job, t, &mut r).await else {
+    r.checks
+        .push(task_check(t, &exits).with_link(task_link(cfg, t)));
+    let Some((lines, log_link)) = read_log(deps, job, t, &mut r).await else {
         return r;
     };
     let result = judge(job, &lines, &exits, t.stopped_reason.as_deref());
@@ -186,12 +215,13 @@ pub async fn handle(deps: &Deps, t: &TaskChange, trigger: TriggerRef, inv: Invoc
     let rule = job.rule(cfg).to_string();
     let starter = Starter::of(t);
     if let RunResult::Success(line) = &result {
-        r.checks.push(Check::pass("run_result", line.clone()));
+        r.checks
+            .push(Check::pass("run_result", line.clone()).with_link(log_link));
         return schedules::after_success(deps, &guard, t, &rule, line, starter, r).await;
     }
     let (kind, line) = describe_failure(&result);
     r.checks
-        .push(Check::fail("run_result", format!("{kind}: {line}")));
+        .push(Check::fail("run_result", format!("{kind}: {line}")).with_link(log_link));
     let what = format!("{} run failed ({kind})", t.family);
     let failed = FailedRun {
         task: t,
@@ -222,11 +252,29 @@ fn task_check(t: &TaskChange, exits: &[i64]) -> Check {
     )
 }
 
-/// The task's log lines; `None` when they cannot be read. No evidence, no action: a rerun on an
-/// unread log would be a guess, so the run is escalated.
+/// The task's page in the ECS console (its cluster from the task ARN: `task/<cluster>/<id>`).
+fn task_link(cfg: &Config, t: &TaskChange) -> String {
+    let mut parts = t.task_arn.rsplit('/');
+    let id = parts.next().unwrap_or_default();
+    let cluster = parts
+        .next()
+        .filter(|c| !c.starts_with("arn:"))
+        .unwrap_or(&cfg.cluster);
+    links::task(cfg, cluster, id)
+}
+
+/// The task's log lines and the console link to its stream over the task's lifetime; `None` when
+/// they cannot be read. No evidence, no action: a rerun on an unread log would be a guess, so the
+/// run is escalated.
 /// The lines come back with the Twitch secrets' values blanked out: any of them may end up in the
 /// report. When those values cannot be read, no line is shown at all (one could hold a secret).
-async fn read_log(deps: &Deps, job: Job, t: &TaskChange, r: &mut Report) -> Option<Vec<String>> {
+async fn read_log(
+    deps: &Deps,
+    job: Job,
+    t: &TaskChange,
+    r: &mut Report,
+) -> Option<(Vec<String>, String)> {
+    let cfg = &deps.config;
     // Only the VOD task holds the secrets (the analysis task definition injects none), so only
     // its lines can print them.
     let secrets = async {
@@ -238,24 +286,38 @@ async fn read_log(deps: &Deps, job: Job, t: &TaskChange, r: &mut Report) -> Opti
     let (log, (redactor, unreadable)) = tokio::join!(task_log(&deps.aws, t), secrets);
     match log {
         Ok((name, lines)) => {
-            r.checks.push(Check::pass(
-                "task_log",
-                format!("{} lines in {name}", lines.len()),
-            ));
+            let (group, stream) = name.split_once(' ').unwrap_or((&name, ""));
+            let now = now_epoch();
+            let start = t.started_at.unwrap_or(now - 6 * 3600) - 60;
+            let end = t.stopped_at.unwrap_or(now) + 60;
+            let link = links::log_stream(cfg, group, stream, start * 1000, end * 1000);
+            r.checks.push(
+                Check::pass("task_log", format!("{} lines in {name}", lines.len()))
+                    .with_link(link.clone()),
+            );
             if !unreadable.is_empty() {
                 r.checks.push(Check::error(
                     "log_lines_withheld",
                     format!("the secret values to redact the log lines could not be read ({}); the lines are judged but not shown", unreadable.join("; ")),
-                ));
-                return Some(lines.iter().map(|l| withheld(l)).collect());
+                ).with_link(link.clone()));
+                return Some((lines.iter().map(|l| withheld(l)).collect(), link));
             }
-            Some(lines.iter().map(|l| redactor.redact(l)).collect())
+            Some((lines.iter().map(|l| redactor.redact(l)).collect(), link))
         }
         Err(e) => {
-            r.checks.push(Check::error("task_log", e.clone()));
+            let group = job.log_group(cfg);
+            let now = now_epoch();
+            r.checks.push(
+                Check::error("task_log", e.clone()).with_link(links::log_group(
+                    cfg,
+                    group,
+                    (now - 6 * 3600) * 1000,
+                    now * 1000,
+                )),
+            );
             r.step(format!(
-                "Read the task's log in /ecs/{} and follow RUNBOOK §6 C/D",
-                t.family
+                "Read the task's log in {group} and follow RUNBOOK §6 {}",
+                job.letter()
             ));
             r.conclude(
                 Outcome::Escalated,
@@ -339,9 +401,10 @@ async fn respond(
         }
         RunResult::Deterministic(_) => {
             r.step(format!(
-                "Fix the finding above, then run one manual {} task (RUNBOOK §6 {})",
+                "Fix the finding above, then start one manual {} run (RUNBOOK §6 {}): {}",
                 t.family,
-                job.letter()
+                job.letter(),
+                links::autoheal_cli(cfg, &format!("run {}", job.word()))
             ));
             r.concluded(
                 Outcome::Escalated,
@@ -350,8 +413,9 @@ async fn respond(
         }
         RunResult::Transient(_) if failed.starter == Starter::Autoheal => {
             r.step(format!(
-                "Investigate the {} logs (RUNBOOK §6 {})",
+                "Investigate the {} logs in {} (RUNBOOK §6 {})",
                 t.family,
+                job.log_group(cfg),
                 job.letter()
             ));
             r.concluded(

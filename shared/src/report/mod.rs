@@ -5,6 +5,10 @@
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
 
+pub mod chatbot;
+pub mod conversation;
+pub mod fit;
+pub mod links;
 pub mod publish;
 pub mod telemetry;
 
@@ -134,6 +138,9 @@ pub struct Check {
     pub name: String,
     pub status: CheckStatus,
     pub detail: String,
+    /// The AWS console page that shows what the check looked at ([`links`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link: Option<String>,
 }
 
 impl Check {
@@ -142,7 +149,14 @@ impl Check {
             name: name.to_string(),
             status,
             detail: detail.into(),
+            link: None,
         }
+    }
+    /// The console page that shows this check's subject, when the caller knows it better than
+    /// [`links::annotate`] would.
+    pub fn with_link(mut self, link: String) -> Self {
+        self.link = Some(link);
+        self
     }
     pub fn pass(name: &str, detail: impl Into<String>) -> Self {
         Self::new(name, CheckStatus::Pass, detail)
@@ -175,6 +189,15 @@ pub struct Action {
     pub target: String,
     pub status: ActionStatus,
     pub detail: String,
+    /// The AWS console page of the target ([`links`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link: Option<String>,
+    /// The console page of this decision's record in the audit ledger.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub record: Option<String>,
+    /// The decision's id in the audit ledger (what `autoheal approve` takes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decision_id: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -192,6 +215,12 @@ pub struct Report {
     /// When the run finished, RFC 3339 UTC.
     pub finished_at: String,
     pub dry_run: bool,
+    /// The run's place in the conversation about an ongoing problem ([`conversation`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conversation: Option<conversation::ConversationNote>,
+    /// Set on a published copy that had to be shortened to fit one SNS message ([`fit`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shortened: Option<String>,
     /// Ledger claims of actions this report announces as done: marked reported once it is out, so
     /// a later delivery does not announce them again.
     #[serde(skip)]
@@ -218,6 +247,8 @@ impl Report {
             applicable_playbooks: Vec::new(),
             finished_at: String::new(),
             dry_run: false,
+            conversation: None,
+            shortened: None,
             claims: Vec::new(),
             retry: false,
         }
@@ -251,13 +282,16 @@ impl Report {
             .filter(|c| matches!(c.status, CheckStatus::Fail | CheckStatus::Error))
     }
 
-    /// "[Autoheal] ESCALATED smoke-test: snapshots 241 min old" — what happened, at a glance.
+    /// "[Autoheal] ESCALATED smoke-test: snapshots 241 min old" — what happened, at a glance. A
+    /// reminder says STILL, a recovery RECOVERED.
     pub fn subject(&self) -> String {
-        let head = format!(
-            "[Autoheal] {} {}: ",
-            self.outcome.name().to_ascii_uppercase(),
-            self.playbook.name()
-        );
+        let outcome = self.outcome.name().to_ascii_uppercase();
+        let state = match self.conversation.as_ref().map(|c| c.message.as_str()) {
+            Some("reminder") => format!("STILL {outcome}"),
+            Some("recovered") => "RECOVERED".to_string(),
+            _ => outcome,
+        };
+        let head = format!("[Autoheal] {state} {}: ", self.playbook.name());
         let mut s = head;
         for ch in self.reason.chars() {
             if ch.is_control() {
@@ -298,6 +332,12 @@ impl Report {
             self.playbook.runbook_section()
         );
         let _ = writeln!(t, "At:       {}", self.finished_at);
+        if let Some(c) = &self.conversation {
+            let _ = writeln!(t, "Problem:  {}", c.detail);
+        }
+        if let Some(note) = &self.shortened {
+            let _ = writeln!(t, "Note:     {note}");
+        }
         let _ = writeln!(t);
         let _ = writeln!(t, "WHAT I SAW");
         for c in &self.checks {
@@ -308,6 +348,9 @@ impl Report {
                 CheckStatus::Skipped => "skip",
             };
             let _ = writeln!(t, "  [{mark}] {}: {}", c.name, c.detail);
+            if let Some(link) = &c.link {
+                let _ = writeln!(t, "         {link}");
+            }
         }
         let _ = writeln!(t);
         let _ = writeln!(t, "WHAT I DID");
@@ -320,6 +363,9 @@ impl Report {
                 .and_then(|v| v.as_str().map(str::to_owned))
                 .unwrap_or_default();
             let _ = writeln!(t, "  [{st}] {} {}: {}", a.kind, a.target, a.detail);
+            for link in a.link.iter().chain(&a.record) {
+                let _ = writeln!(t, "         {link}");
+            }
         }
         let _ = writeln!(t);
         let _ = writeln!(t, "WHAT IS LEFT FOR YOU");

@@ -1,7 +1,8 @@
 //! The guard. Every mutating AWS call Autoheal makes goes through [`Guard::act`], which runs these
 //! stages in order and stops at the first that says no:
 //!
-//! 1. policy: the playbook is allowed and the report-only switch is off;
+//! 1. policy: the playbook is allowed, the report-only switch is off and no pause holds it (an
+//!    operator's approval of a held decision is the human passing this stage);
 //! 2. claim: one claim per (change, action, target) in the ledger (`claims.rs`); copies of the same
 //!    event find it and report `ignored` (duplicate); a retry after the holder died takes it over,
 //!    first asking AWS whether the holder had already acted;
@@ -18,6 +19,7 @@
 //! approved, carried out later or verified exactly as recorded.
 
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Mutex;
 
 use crate::clock::rfc3339;
 use crate::config::Config;
@@ -27,15 +29,19 @@ use crate::safety::actions::{ActionSpec, Intent};
 use crate::safety::claims::{self, Claim, ClaimStatus, Claimed, Held};
 use crate::safety::deliveries;
 use crate::safety::history::{self, Ask, HistoryEntry, Rail, TargetHistory};
-use crate::safety::ledger::{Decision, Ledger, LedgerError};
+use crate::safety::ledger::{decision_id, Decision, Ledger, LedgerError};
 use crate::safety::mutations::MutationError;
 use crate::safety::pending::{self, PendingItem};
+
+pub use crate::safety::operator::Operator;
 
 /// Why the guard held an action back. Each maps to a report outcome.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Hold {
     /// The same change was already handled (or is being handled) by another delivery: `ignored`.
-    Duplicate { previous: String },
+    /// `announce`: that delivery made the change and its report is not known to have gone out,
+    /// so this report states it (and is published, ignored or not).
+    Duplicate { previous: String, announce: bool },
     /// An operator's request too soon after the last action on this target: `ignored`, with when
     /// it may be done (`--force` passes it).
     Cooldown { until: i64 },
@@ -50,6 +56,8 @@ pub enum Hold {
     Blocked { reason: String },
     /// Policy forbids acting (report-only or not allow-listed): `escalated`, a human decides.
     Policy { reason: String },
+    /// An operator paused Autoheal (`autoheal pause`): `escalated`, a human decides.
+    Paused { reason: String },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -99,8 +107,9 @@ impl Verdict {
     }
 }
 
-/// The guard's answer about one intended action: its verdict, the action line for the report, and
-/// the claim to mark reported once the report is out.
+/// The guard's answer about one intended action: its verdict, the action line for the report (with
+/// its decision id: what `autoheal approve` takes), and the claim to mark reported once the report
+/// is out.
 #[derive(Debug, Clone)]
 pub struct Guarded {
     pub verdict: Verdict,
@@ -118,6 +127,9 @@ pub struct Guard<'a> {
     inv: Invocation,
     now: i64,
     seq: AtomicU32,
+    operator: Option<Operator>,
+    /// What `--force` passed for the action being decided (for its record and report).
+    forced: Mutex<Option<String>>,
 }
 
 impl<'a> Guard<'a> {
@@ -130,7 +142,16 @@ impl<'a> Guard<'a> {
             inv,
             now: crate::clock::now_epoch(),
             seq: AtomicU32::new(0),
+            operator: None,
+            forced: Mutex::new(None),
         }
+    }
+
+    /// A guard for an operator's command: who asked, why, whether `--force` was given, and the
+    /// decision they approve.
+    pub fn with_operator(mut self, operator: Operator) -> Self {
+        self.operator = Some(operator);
+        self
     }
 
     pub fn ledger(&self) -> &Ledger {
@@ -152,23 +173,40 @@ impl<'a> Guard<'a> {
         let verdict = match self.decide_and_act(intent, spec, &key).await {
             Ok(v) | Err(v) => v,
         };
-        let (status, detail) = describe(&verdict, intent, self.config());
+        let (status, mut detail) = describe(&verdict, intent, self.config());
+        if let Some(passed) = self.forced.lock().ok().and_then(|mut f| f.take()) {
+            detail.push_str(&format!(" [{passed}]"));
+        }
         let mut action = Action {
             kind: spec.kind().to_string(),
             target,
             status,
             detail,
+            link: None,
+            record: None,
+            decision_id: None,
         };
         if !self.inv.dry_run {
-            if let Err(e) = self.record(intent, spec, &action, &verdict).await {
-                tracing::error!(error = %e, "decision could not be written to the ledger");
-                // An action that happened must never go unrecorded without saying so.
-                action
-                    .detail
-                    .push_str(&format!(" [ledger write failed: {e}]"));
+            match self.record(intent, spec, &action, &verdict).await {
+                Ok(key) => {
+                    action.record = Some(crate::report::links::ledger_object(self.config(), &key));
+                    action.decision_id = Some(decision_id(&key));
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "decision could not be written to the ledger");
+                    // An action that happened must never go unrecorded without saying so.
+                    action
+                        .detail
+                        .push_str(&format!(" [ledger write failed: {e}]"));
+                }
             }
         }
-        let done = matches!(verdict, Verdict::Done { .. }) && !self.inv.dry_run;
+        // A change this report states as made: marked reported once the report is out.
+        let announced = matches!(
+            verdict,
+            Verdict::Done { .. } | Verdict::Held(Hold::Duplicate { announce: true, .. })
+        );
+        let done = announced && !self.inv.dry_run;
         Guarded {
             verdict,
             action,
@@ -183,7 +221,7 @@ impl<'a> Guard<'a> {
         spec: &ActionSpec,
         name: &str,
     ) -> Stage<Verdict> {
-        self.policy(intent)?;
+        self.policy(intent).await?;
         let key = self.ledger.key("claims", name);
         let history_key = self.ledger.key("targets", &spec.target());
         if self.inv.dry_run {
@@ -208,8 +246,12 @@ impl<'a> Guard<'a> {
         Ok(verdict)
     }
 
-    /// Stage 1: the allow-list and the report-only switch.
-    fn policy(&self, intent: &Intent) -> Stage<()> {
+    /// Stage 1: the allow-list, the report-only switch and any pause. An approval is a human's
+    /// decision to pass exactly this stage.
+    async fn policy(&self, intent: &Intent) -> Stage<()> {
+        if self.operator.as_ref().is_some_and(|o| o.approves.is_some()) {
+            return Ok(());
+        }
         let cfg = self.config();
         if !cfg.allowed_playbooks.contains(&intent.playbook) {
             return Err(Verdict::Held(Hold::Policy {
@@ -223,6 +265,15 @@ impl<'a> Guard<'a> {
             return Err(Verdict::Held(Hold::Policy {
                 reason: "AUTOHEAL_REPORT_ONLY is on: Autoheal reports, a human acts".into(),
             }));
+        }
+        // Like report-only, a pause is not applied in a dry run: the replay shows the plan.
+        if !self.inv.dry_run {
+            let pause = crate::safety::pause::holding(&self.ledger, intent.playbook, self.now);
+            if let Some(p) = pause.await.map_err(not_attempted)? {
+                return Err(Verdict::Held(Hold::Paused {
+                    reason: format!("held: {}", p.describe()),
+                }));
+            }
         }
         Ok(())
     }
@@ -239,6 +290,7 @@ impl<'a> Guard<'a> {
         if let Some(c) = claim.filter(|c| c.value.taken(self.now)) {
             return Err(Verdict::Held(Hold::Duplicate {
                 previous: c.value.summary(),
+                announce: false,
             }));
         }
         let history = self.ledger.get::<TargetHistory>(history_key).await;
@@ -281,6 +333,7 @@ impl<'a> Guard<'a> {
             Claimed::Taken(c) => {
                 return Err(Verdict::Held(Hold::Duplicate {
                     previous: c.summary(),
+                    announce: c.status == ClaimStatus::Done && !c.reported,
                 }))
             }
             Claimed::Unreported(held) => {
@@ -340,12 +393,15 @@ impl<'a> Guard<'a> {
         let key = held.key.clone();
         let ask = self.ask(intent, &key, spec.kind());
         let mut rail = None;
+        let mut passed = None;
         self.ledger
             .update::<TargetHistory, _>(history_key, |h| {
+                passed = self.passed_by_force(h, &ask);
                 rail = history::reserve(h, &entry, &ask, self.config());
             })
             .await
             .map_err(not_attempted)?;
+        self.note_forced(passed);
         let Some(rail) = rail else {
             return Ok(());
         };
@@ -481,8 +537,33 @@ impl<'a> Guard<'a> {
             claim: key,
             kind,
             alarm_response: intent.alarm_response,
-            force: false,
+            force: self.operator.as_ref().is_some_and(|o| o.force),
             now: self.now,
+        }
+    }
+
+    /// What an operator's `--force` passes here: the rail that would hold the action without it.
+    fn passed_by_force(&self, h: &TargetHistory, ask: &Ask) -> Option<String> {
+        let op = self.operator.as_ref().filter(|o| o.force)?;
+        let unforced = Ask {
+            force: false,
+            ..*ask
+        };
+        let rail = history::rails(h, &unforced, self.config())?;
+        if history::rails(h, ask, self.config()).is_some() {
+            return None; // still held: force passed nothing
+        }
+        Some(format!(
+            "--force by {} passed it ({}): {}",
+            op.by,
+            op.why.as_deref().unwrap_or("no reason given"),
+            describe_verdict(&self.rail_verdict(rail), self.config())
+        ))
+    }
+
+    fn note_forced(&self, passed: Option<String>) {
+        if let Ok(mut f) = self.forced.lock() {
+            *f = passed;
         }
     }
 
@@ -543,6 +624,12 @@ impl<'a> Guard<'a> {
             },
             intent: Some(intent.clone()),
             spec: Some(spec.clone()),
+            operator: self.operator.clone(),
+            approvable: matches!(
+                verdict,
+                Verdict::Held(Hold::Policy { .. } | Hold::Paused { .. })
+            ),
+            id: String::new(),
         };
         self.ledger.record_decision(&d).await
     }
@@ -557,7 +644,9 @@ fn not_attempted(e: LedgerError) -> Verdict {
 
 pub fn describe_hold(h: &Hold, cfg: &Config) -> String {
     match h {
-        Hold::Duplicate { previous } => format!("duplicate delivery of the same change: {previous}"),
+        Hold::Duplicate { previous, .. } => {
+            format!("duplicate delivery of the same change: {previous}")
+        }
         Hold::Cooldown { until } => format!(
             "cooldown: the last action on this target was under {} min ago; next allowed at {}",
             cfg.cooldown_minutes,
@@ -574,7 +663,7 @@ pub fn describe_hold(h: &Hold, cfg: &Config) -> String {
             history.join(" | ")
         ),
         Hold::Blocked { reason } => format!("live state: {reason}"),
-        Hold::Policy { reason } => reason.clone(),
+        Hold::Policy { reason } | Hold::Paused { reason } => reason.clone(),
     }
 }
 

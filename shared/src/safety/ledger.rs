@@ -67,6 +67,8 @@ impl LedgerError {
 pub struct Versioned<T> {
     pub value: T,
     pub etag: String,
+    /// S3's `LastModified` of this version (epoch seconds): when it was written, by S3's clock.
+    pub last_modified: Option<i64>,
     /// The token of the write that stored this version (see [`Ledger`]: own-write recognition).
     writer: Option<String>,
 }
@@ -226,6 +228,7 @@ impl Ledger {
             }
         };
         let etag = out.e_tag().unwrap_or_default().to_string();
+        let last_modified = out.last_modified().map(|t| t.secs());
         let bytes = out
             .body
             .collect()
@@ -241,6 +244,7 @@ impl Ledger {
         Ok(Some(Versioned {
             value: stored.body,
             etag,
+            last_modified,
             writer: stored.writer,
         }))
     }
@@ -429,6 +433,29 @@ impl Ledger {
         }
     }
 
+    /// The decision with this id (its record's name, which begins with its epoch milliseconds, so
+    /// the day's folder is known without an index). `None` when there is none.
+    pub async fn decision(&self, id: &str) -> Result<Option<Decision>, LedgerError> {
+        let Some(key) = self.decision_key(id) else {
+            return Ok(None);
+        };
+        Ok(self.get::<Decision>(&key).await?.map(|v| Decision {
+            id: id.to_string(),
+            ..v.value
+        }))
+    }
+
+    /// Where the decision with this id is recorded; `None` for what cannot be a decision id.
+    pub fn decision_key(&self, id: &str) -> Option<String> {
+        let ms = id.split('-').next().and_then(|m| m.parse::<i64>().ok());
+        let safe = !id.is_empty() && safe_key(id) == id;
+        let (y, m, d) = civil_date(ms.filter(|_| safe)?.div_euclid(1000));
+        Some(format!(
+            "{}decisions/{y:04}/{m:02}/{d:02}/{id}.json",
+            self.prefix
+        ))
+    }
+
     /// Appends one decision record; never overwrites (names are unique per run and sequence).
     pub async fn record_decision(&self, record: &Decision) -> Result<String, LedgerError> {
         let (y, m, d) = civil_date(record.at);
@@ -462,40 +489,61 @@ impl Ledger {
         for back in 0..days.max(1) {
             let (y, m, d) = civil_date(now - back * 86_400);
             let prefix = format!("{}decisions/{y:04}/{m:02}/{d:02}/", self.prefix);
-            let mut token = None;
-            loop {
-                let page = self
-                    .s3
-                    .list_objects_v2()
-                    .bucket(&self.bucket)
-                    .prefix(&prefix)
-                    .set_continuation_token(token.take())
-                    .send()
-                    .await
-                    .map_err(|e| {
-                        self.err(
-                            "ListObjectsV2",
-                            &prefix,
-                            describe_error(&e),
-                            is_transient(&e),
-                        )
-                    })?;
-                for o in page.contents() {
-                    if let Some(k) = o.key() {
-                        if let Some(v) = self.get::<Decision>(k).await? {
-                            out.push(v.value);
-                        }
-                    }
-                }
-                match page.next_continuation_token() {
-                    Some(t) if page.is_truncated() == Some(true) => token = Some(t.to_string()),
-                    _ => break,
+            for k in self.list(&prefix).await? {
+                if let Some(v) = self.get::<Decision>(&k).await? {
+                    let id = decision_id(&k);
+                    out.push(Decision { id, ..v.value });
                 }
             }
         }
         out.sort_by(|a, b| b.at_ms.cmp(&a.at_ms).then(b.seq.cmp(&a.seq)));
         Ok(out)
     }
+
+    /// The keys of every record of one kind (`targets`, `conversations`, …).
+    pub async fn keys(&self, kind: &str) -> Result<Vec<String>, LedgerError> {
+        self.list(&format!("{}{kind}/", self.prefix)).await
+    }
+
+    /// Every key under a prefix, all pages.
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, LedgerError> {
+        let mut out = Vec::new();
+        let mut token = None;
+        loop {
+            let page = self
+                .s3
+                .list_objects_v2()
+                .bucket(&self.bucket)
+                .prefix(prefix)
+                .set_continuation_token(token.take())
+                .send()
+                .await
+                .map_err(|e| {
+                    self.err(
+                        "ListObjectsV2",
+                        prefix,
+                        describe_error(&e),
+                        is_transient(&e),
+                    )
+                })?;
+            out.extend(
+                page.contents()
+                    .iter()
+                    .filter_map(|o| o.key().map(str::to_string)),
+            );
+            match page.next_continuation_token() {
+                Some(t) if page.is_truncated() == Some(true) => token = Some(t.to_string()),
+                _ => return Ok(out),
+            }
+        }
+    }
+}
+
+/// A decision's id, as `autoheal approve` takes it: its record's name (which starts with the
+/// decision's epoch milliseconds, so [`Ledger::decision`] finds the record without an index).
+pub fn decision_id(key: &str) -> String {
+    let name = key.rsplit('/').next().unwrap_or(key);
+    name.strip_suffix(".json").unwrap_or(name).to_string()
 }
 
 /// One line of the audit trail: what was decided about one intended action, and on what evidence.
@@ -517,6 +565,15 @@ pub struct Decision {
     pub evidence: Vec<String>,
     #[serde(default)]
     pub result: Option<String>,
+    /// The person behind an operator's command, and whether they forced or approved it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operator: Option<crate::safety::operator::Operator>,
+    /// Held by policy (report-only, the allow-list) or a pause: a human may approve it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub approvable: bool,
+    /// Its id (the record's name), filled in when read back; `autoheal approve` takes it.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub id: String,
     /// What was intended and the action itself, so a held decision can be approved as recorded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub intent: Option<Intent>,

@@ -11,5 +11,8 @@ pub mod guard;
 pub mod history;
 pub mod ledger;
 pub mod mutations;
+pub mod operator;
+pub mod pause;
 pub mod pending;
 pub mod settle;
+pub mod standing;

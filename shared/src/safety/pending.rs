@@ -30,7 +30,7 @@ pub struct PendingItem {
     pub deferred_at: i64,
 }
 
-fn key(ledger: &Ledger) -> String {
+pub fn key(ledger: &Ledger) -> String {
     ledger.key("pending", "queue")
 }
 

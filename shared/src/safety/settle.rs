@@ -5,11 +5,13 @@
 
 use crate::clock::rfc3339;
 use crate::config::Config;
+use crate::report::links::autoheal_cli;
 use crate::report::{Outcome, Report};
 use crate::safety::guard::{describe_hold, describe_verdict, Guarded, Hold, Verdict};
 
 pub fn settle(r: &mut Report, results: Vec<Guarded>, what: &str, cfg: &Config) {
     let verdicts: Vec<Verdict> = results.iter().map(|g| g.verdict.clone()).collect();
+    let approvable = approvable(&results);
     r.claims
         .extend(results.iter().filter_map(|g| g.claim.clone()));
     r.actions.extend(results.into_iter().map(|g| g.action));
@@ -62,11 +64,21 @@ pub fn settle(r: &mut Report, results: Vec<Guarded>, what: &str, cfg: &Config) {
                 Outcome::Escalated,
                 format!("{what}; not acted: {}", describe_hold(h, cfg)),
             );
-            r.step(match h {
-                Hold::Policy { .. } => "Review the planned action in this report and perform it by hand if it is right",
-                Hold::Blocked { .. } => "Wait for the ECS rollout to finish, then check the service again (RUNBOOK §2)",
-                _ => "Automation has stopped for this target: investigate why the fixes do not hold (RUNBOOK §2)",
-            });
+            match h {
+                Hold::Policy { .. } => r.step("Review the planned action in this report and perform it by hand if it is right"),
+                Hold::Paused { .. } => r.step(format!(
+                    "Autoheal is paused: perform the action by hand if it is right, or end the pause: {}",
+                    autoheal_cli(cfg, "resume")
+                )),
+                Hold::Blocked { .. } => r.step("Wait for the ECS rollout to finish, then check the service again (RUNBOOK §2)"),
+                _ => r.step("Automation has stopped for this target: investigate why the fixes do not hold (RUNBOOK §2)"),
+            }
+            for id in &approvable {
+                r.step(format!(
+                    "Or let Autoheal carry out exactly this action now, after a fresh live check: {}",
+                    autoheal_cli(cfg, &format!("approve {id}"))
+                ));
+            }
         }
         Verdict::Deferred { until, .. } => {
             r.conclude(
@@ -76,6 +88,21 @@ pub fn settle(r: &mut Report, results: Vec<Guarded>, what: &str, cfg: &Config) {
             r.step(format!("Nothing yet: the first scheduled run after {} carries it out, with a fresh live check (`autoheal status` lists what is pending)", rfc3339(*until)));
         }
     }
+}
+
+/// The decisions a human may approve: held by policy (report-only, the allow-list) or a pause, and
+/// recorded (an unrecorded one has no id to approve).
+fn approvable(results: &[Guarded]) -> Vec<String> {
+    results
+        .iter()
+        .filter(|g| {
+            matches!(
+                g.verdict,
+                Verdict::Held(Hold::Policy { .. } | Hold::Paused { .. })
+            )
+        })
+        .filter_map(|g| g.action.decision_id.clone())
+        .collect()
 }
 
 /// Which verdict leads the report (lowest first).

@@ -9,6 +9,7 @@ use crate::config::Config;
 use crate::probes::freshness::age_text;
 use crate::probes::logscan::Signature;
 use crate::probes::twitch::TokenCheck;
+use crate::report::links::aws_cli;
 use crate::report::Playbook;
 
 use super::triage::Triage;
@@ -82,7 +83,7 @@ impl<'a> Signals<'a> {
     fn rotate_steps(&self) -> Vec<String> {
         let oauth = &self.cfg.oauth_secret_id;
         vec![
-            format!("rotate {oauth}: aws secretsmanager update-secret --secret-id {oauth} --secret-string '<new token>' (bare token, no 'oauth:' prefix)"),
+            format!("rotate {oauth}: {} (bare token, no 'oauth:' prefix)", aws_cli(self.cfg, &format!("secretsmanager update-secret --secret-id {oauth} --secret-string '<new token>'"))),
             "Autoheal redeploys the collector when it sees the change (RUNBOOK §5)".into(),
         ]
     }

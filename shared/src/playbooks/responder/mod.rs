@@ -94,6 +94,7 @@ pub async fn handle(
                 change_id: format!("alarm:{}", trigger.id),
                 why: format!("{why} {tag}"),
                 from_alarm: true,
+                operator: None,
                 alarm: Some(alarm.name.clone()),
                 deployment: None,
             };
