@@ -334,6 +334,24 @@ fn alarm_state(
     }
 }
 
+/// The metric named at `namespace` and `name` in `v`, if both are there.
+fn metric_ref(v: &Value, namespace: &[&str], name: &[&str]) -> Option<MetricRef> {
+    Some(MetricRef {
+        namespace: s(v, namespace)?.to_string(),
+        name: s(v, name)?.to_string(),
+    })
+}
+
+/// The metrics of an alarm's metric list. Metric-math entries carry an expression instead of a
+/// metric stat and name no metric; both are legal.
+fn listed_metrics(list: Option<&Value>, namespace: &[&str], name: &[&str]) -> Vec<MetricRef> {
+    list.and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|m| metric_ref(m, namespace, name))
+        .collect()
+}
+
 /// `detail` of an EventBridge alarm event and `alarmData` of a direct alarm action share a shape.
 fn alarm_from_detail(
     d: &Value,
@@ -346,28 +364,12 @@ fn alarm_from_detail(
     let state = alarm_state(d, &["state", "value"], shape, true)?.unwrap_or(AlarmState::Alarm);
     let previous = alarm_state(d, &["previousState", "value"], shape, false)?;
     let config = d.get("configuration");
-    let mut metrics = Vec::new();
-    let mut composite = false;
-    if let Some(c) = config {
-        composite = c.get("alarmRule").is_some();
-        for m in c
-            .get("metrics")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            // Metric-math entries carry an `expression` instead of a `metricStat`; both are legal.
-            if let (Some(ns), Some(n)) = (
-                s(m, &["metricStat", "metric", "namespace"]),
-                s(m, &["metricStat", "metric", "name"]),
-            ) {
-                metrics.push(MetricRef {
-                    namespace: ns.to_string(),
-                    name: n.to_string(),
-                });
-            }
-        }
-    }
+    let composite = config.is_some_and(|c| c.get("alarmRule").is_some());
+    let metrics = listed_metrics(
+        config.and_then(|c| c.get("metrics")),
+        &["metricStat", "metric", "namespace"],
+        &["metricStat", "metric", "name"],
+    );
     Ok(Trigger::Alarm(AlarmSignal {
         id,
         via,
@@ -491,31 +493,15 @@ fn parse_alarm_notification(
         )
     });
     let trig = m.get("Trigger");
-    let mut metrics = Vec::new();
-    if let Some(t) = trig {
-        if let (Some(ns), Some(n)) = (s(t, &["Namespace"]), s(t, &["MetricName"])) {
-            metrics.push(MetricRef {
-                namespace: ns.to_string(),
-                name: n.to_string(),
-            });
-        }
-        for q in t
-            .get("Metrics")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            if let (Some(ns), Some(n)) = (
-                s(q, &["MetricStat", "Metric", "Namespace"]),
-                s(q, &["MetricStat", "Metric", "MetricName"]),
-            ) {
-                metrics.push(MetricRef {
-                    namespace: ns.to_string(),
-                    name: n.to_string(),
-                });
-            }
-        }
-    }
+    let mut metrics: Vec<MetricRef> = trig
+        .and_then(|t| metric_ref(t, &["Namespace"], &["MetricName"]))
+        .into_iter()
+        .collect();
+    metrics.extend(listed_metrics(
+        trig.and_then(|t| t.get("Metrics")),
+        &["MetricStat", "Metric", "Namespace"],
+        &["MetricStat", "Metric", "MetricName"],
+    ));
     Ok(Trigger::Alarm(AlarmSignal {
         id,
         via,

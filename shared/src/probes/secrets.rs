@@ -64,7 +64,8 @@ impl Redactor {
     }
 }
 
-async fn value(aws: &Aws, secret_id: &str) -> Result<String, String> {
+/// A secret's current string value. The error names the secret, never a value.
+pub(crate) async fn value(aws: &Aws, secret_id: &str) -> Result<String, String> {
     let out = aws
         .secrets()
         .get_secret_value()

@@ -10,7 +10,7 @@ use std::time::Duration;
 use http_body_util::{BodyExt, Empty};
 use hyper::body::Bytes;
 
-use crate::aws::{describe_error, Aws};
+use crate::aws::Aws;
 
 /// A secret value. Debug and Display print a placeholder; there is no way to serialize it.
 pub struct Token(String);
@@ -82,16 +82,7 @@ impl TokenCheck {
 
 /// Reads the token's current value. The error never contains the value.
 pub async fn read_token(aws: &Aws, secret_id: &str) -> Result<Token, String> {
-    let out = aws
-        .secrets()
-        .get_secret_value()
-        .secret_id(secret_id)
-        .send()
-        .await
-        .map_err(|e| format!("GetSecretValue {secret_id}: {}", describe_error(&e)))?;
-    let value = out
-        .secret_string()
-        .ok_or_else(|| format!("{secret_id} holds no string value"))?;
+    let value = super::secrets::value(aws, secret_id).await?;
     // Checked exactly as stored: the collector uses the value as it is (VIEWERATLAS.md §7).
     Ok(Token::new(value.trim().to_string()))
 }

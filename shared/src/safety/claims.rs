@@ -195,45 +195,53 @@ pub async fn claim(
     }
 }
 
-/// Takes over a claim whose action was done but never reported, to report it; `None` when it is
-/// not that (any more), or another delivery took it first.
-pub async fn adopt_unreported(
-    ledger: &Ledger,
-    key: &str,
-    lease_until: i64,
-    now: i64,
-) -> Result<Option<Held>, LedgerError> {
-    let Some(existing) = ledger.get::<Claim>(key).await? else {
-        return Ok(None);
-    };
-    let c = &existing.value;
-    if c.status != ClaimStatus::Done || c.reported || !c.lease_expired(now) {
-        return Ok(None);
-    }
-    let taken = Claim {
-        lease_until,
-        ..c.clone()
-    };
-    take(ledger, key, &existing, taken).await
+/// Which claims a later delivery may take over once the holder's lease is over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Orphan {
+    /// Still `claimed`: the holder died before recording an outcome; read back what it did.
+    Unfinished,
+    /// `done` but never reported: the holder died before its report went out; report it.
+    Unreported,
 }
 
-/// Takes over a claim still `claimed` whose holder's lease is over; `None` otherwise.
-pub async fn take_expired(
+impl Orphan {
+    fn is(self, c: &Claim, now: i64) -> bool {
+        let state = match self {
+            Orphan::Unfinished => c.status == ClaimStatus::Claimed,
+            Orphan::Unreported => c.status == ClaimStatus::Done && !c.reported,
+        };
+        state && c.lease_expired(now)
+    }
+}
+
+/// Takes over the claim at `key` when it is such an orphan; `None` when it is not (any more), or
+/// another delivery took it first.
+pub async fn take_orphan(
+    ledger: &Ledger,
+    key: &str,
+    which: Orphan,
+    lease_until: i64,
+    now: i64,
+) -> Result<Option<Held>, LedgerError> {
+    take_if(ledger, key, lease_until, |c| which.is(c, now)).await
+}
+
+/// Takes the claim at `key` over with a new lease when `wanted` says so of its current state.
+async fn take_if(
     ledger: &Ledger,
     key: &str,
     lease_until: i64,
-    now: i64,
+    wanted: impl Fn(&Claim) -> bool,
 ) -> Result<Option<Held>, LedgerError> {
     let Some(existing) = ledger.get::<Claim>(key).await? else {
         return Ok(None);
     };
-    let c = &existing.value;
-    if c.status != ClaimStatus::Claimed || !c.lease_expired(now) {
+    if !wanted(&existing.value) {
         return Ok(None);
     }
     let taken = Claim {
         lease_until,
-        ..c.clone()
+        ..existing.value.clone()
     };
     take(ledger, key, &existing, taken).await
 }

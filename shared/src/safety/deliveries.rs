@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::now_epoch;
 use crate::deps::Deps;
-use crate::safety::claims::{self, Claim, ClaimStatus};
+use crate::safety::claims::{self, Claim, ClaimStatus, Orphan};
 use crate::safety::history::{self, TargetHistory};
 use crate::safety::ledger::{Ledger, LedgerError};
 
@@ -93,7 +93,7 @@ pub async fn settle_earlier(
             ClaimStatus::Done => c,
             _ => continue,
         };
-        if claims::adopt_unreported(&ledger, &key, lease_until, now)
+        if claims::take_orphan(&ledger, &key, Orphan::Unreported, lease_until, now)
             .await?
             .is_some()
         {
@@ -114,7 +114,9 @@ async fn resume(
     lease_until: i64,
     now: i64,
 ) -> Result<Option<Claim>, LedgerError> {
-    let Some(mut held) = claims::take_expired(ledger, key, lease_until, now).await? else {
+    let Some(mut held) =
+        claims::take_orphan(ledger, key, Orphan::Unfinished, lease_until, now).await?
+    else {
         return Ok(None);
     };
     let Some(spec) = held.claim.spec.clone() else {

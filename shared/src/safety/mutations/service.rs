@@ -1,5 +1,7 @@
 //! Forced redeploys and rollbacks of an ECS service (RUNBOOK §5 and §3).
 
+use aws_sdk_ecs::operation::update_service::builders::UpdateServiceFluentBuilder;
+
 use super::MutationError;
 use crate::aws::{describe_error, Aws, AwsError};
 use crate::probes::service::{alarm_still_firing, describe_service, rollout_quiet, short_td};
@@ -112,12 +114,38 @@ pub async fn runs(
 }
 
 pub async fn redeploy(aws: &Aws, cluster: &str, service: &str) -> Result<String, MutationError> {
-    let out = aws
+    let update = aws.ecs().update_service().force_new_deployment(true);
+    let id = update_service(update, cluster, service).await?;
+    Ok(format!("deployment {id}"))
+}
+
+pub async fn point_at(
+    aws: &Aws,
+    cluster: &str,
+    service: &str,
+    task_definition_arn: &str,
+) -> Result<String, MutationError> {
+    let update = aws
         .ecs()
         .update_service()
+        .task_definition(task_definition_arn);
+    let id = update_service(update, cluster, service).await?;
+    Ok(format!(
+        "service now on {} (deployment {id})",
+        short_td(task_definition_arn)
+    ))
+}
+
+/// Sends one UpdateService (never retried by the SDK: the guard reads back instead) and returns
+/// the id of the deployment it started, the primary one.
+async fn update_service(
+    update: UpdateServiceFluentBuilder,
+    cluster: &str,
+    service: &str,
+) -> Result<String, MutationError> {
+    let out = update
         .cluster(cluster)
         .service(service)
-        .force_new_deployment(true)
         .customize()
         .config_override(once())
         .send()
@@ -133,33 +161,5 @@ pub async fn redeploy(aws: &Aws, cluster: &str, service: &str) -> Result<String,
         })
         .and_then(|d| d.id())
         .unwrap_or("?");
-    Ok(format!("deployment {id}"))
-}
-
-pub async fn point_at(
-    aws: &Aws,
-    cluster: &str,
-    service: &str,
-    task_definition_arn: &str,
-) -> Result<String, MutationError> {
-    let out = aws
-        .ecs()
-        .update_service()
-        .cluster(cluster)
-        .service(service)
-        .task_definition(task_definition_arn)
-        .customize()
-        .config_override(once())
-        .send()
-        .await
-        .map_err(|e| AwsError::from_sdk(format!("UpdateService {service}"), &e))?;
-    let id = out
-        .service()
-        .and_then(|s| s.deployments().first())
-        .and_then(|d| d.id())
-        .unwrap_or("?");
-    Ok(format!(
-        "service now on {} (deployment {id})",
-        short_td(task_definition_arn)
-    ))
+    Ok(id.to_string())
 }
