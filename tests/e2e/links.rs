@@ -270,6 +270,12 @@ async fn commands_for_the_human_are_complete_with_region_and_configured_names() 
     .await;
     // A deployment whose collector logs to a group of its own: the step names that group.
     world.scenario("stale", json!({"minutes": 240}));
+    // The template has no parameter for the log group: the call check counts the calls from here
+    // on instead of deciding them against the template's policies.
+    world.emulator.post(
+        "/_world/calls/off-template",
+        &json!({"reason": "COLLECTOR_LOG_GROUP names a log group the template does not grant"}),
+    );
     let own_group = [("COLLECTOR_LOG_GROUP", "/ecs/collector-eu")];
     let stale = go(
         &world,

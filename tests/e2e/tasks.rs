@@ -288,3 +288,63 @@ async fn a_redelivered_failure_counts_once_and_starts_one_manual_run() {
     let record: Value = serde_json::from_str(&record.1).unwrap();
     assert_eq!(record["consecutive_failures"], 1, "{record:#}");
 }
+
+/// A second failure inside the cooldown after Autoheal's manual run still needs a run: deferred,
+/// not dropped, and started by the first scheduled run after the cooldown, exactly once, by the
+/// freshness function (whose own role must allow it: the call check decides those calls too).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_manual_run_held_by_the_cooldown_is_started_by_the_next_scheduled_run() {
+    let world = World::healthy();
+    let scheduled = "events-rule/vieweratlas-analysis-daily";
+    log(&world, ANALYSIS, "d1", "analysis-pipeline-failed");
+    let first = watch(&world, &stopped(ANALYSIS, "d1", scheduled), &[]).await;
+    assert_eq!(first["outcome"], "remediated", "{first:#}");
+    // Autoheal's manual run fails too, and so does the next scheduled run, ten minutes later.
+    world.scenario("tasks-finished", json!({"family": ANALYSIS}));
+    log(&world, ANALYSIS, "d2", "analysis-pipeline-failed");
+    let second = watch(&world, &stopped(ANALYSIS, "d2", scheduled), &[]).await;
+    assert_eq!(second["outcome"], "deferred", "{second:#}");
+    assert_eq!(second["actions"][0]["status"], "deferred");
+    assert_eq!(world.calls("RunTask"), 1);
+
+    let deps = world.deps().await;
+    let schedule = sample_event("schedule-freshness.json");
+    world.published();
+    world.age_ledger(31.0);
+    run::handle(
+        &deps,
+        Function::FreshnessCheck,
+        &schedule,
+        RunOptions::default(),
+    )
+    .await
+    .expect("freshness run");
+    assert_eq!(
+        world.calls("RunTask"),
+        2,
+        "the deferred manual run was started"
+    );
+    let carried = world
+        .published()
+        .into_iter()
+        .find(|p| p.report["trigger"]["id"] == "evt-d2")
+        .expect("a report of the deferred run");
+    assert_eq!(
+        carried.report["outcome"], "remediated",
+        "{:#}",
+        carried.report
+    );
+    assert_eq!(carried.report["actions"][0]["kind"], "run_task");
+
+    // Done is done: the next scheduled run starts nothing.
+    world.age_ledger(31.0);
+    run::handle(
+        &deps,
+        Function::FreshnessCheck,
+        &schedule,
+        RunOptions::default(),
+    )
+    .await
+    .expect("freshness run");
+    assert_eq!(world.calls("RunTask"), 2);
+}
