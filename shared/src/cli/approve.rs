@@ -3,6 +3,7 @@
 
 use std::process::ExitCode;
 
+use super::args::{self, Spec};
 use super::operator::{self, Override};
 use super::{fail, finish_and_print, with_deps};
 use crate::clock::now_epoch;
@@ -23,21 +24,17 @@ Exit 0 when the run completed, 1 when it failed, 2 when the id or the decision c
 (nothing is changed).";
 
 pub fn approve_cmd(rest: &[String], over: Override) -> ExitCode {
-    let mut id: Option<String> = None;
-    let (mut dry_run, mut text) = (false, false);
-    for a in rest {
-        match a.as_str() {
-            "--help" | "-h" => {
-                println!("{APPROVE_HELP}");
-                return ExitCode::SUCCESS;
-            }
-            "--dry-run" => dry_run = true,
-            "--text" => text = true,
-            s if id.is_none() && !s.starts_with('-') => id = Some(s.trim().to_string()),
-            other => return fail(2, format!("approve: unexpected argument {other:?}")),
-        }
-    }
-    let Some(id) = id.filter(|i| !i.is_empty()) else {
+    let p = match args::parse(rest, &Spec::acting("approve", APPROVE_HELP, 1)) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    let (dry_run, text) = (p.flag("--dry-run"), p.flag("--text"));
+    let Some(id) = p
+        .words
+        .first()
+        .map(|w| w.trim().to_string())
+        .filter(|i| !i.is_empty())
+    else {
         return fail(
             2,
             "approve: needs a decision id (the report that held the action names it)",

@@ -3,6 +3,7 @@
 //! approve, manual runs), one file each.
 
 mod approve;
+mod args;
 mod operator;
 mod pause;
 mod run_job;
@@ -11,6 +12,7 @@ mod status;
 use std::io::Read;
 use std::process::ExitCode;
 
+use self::args::Spec;
 use crate::aws::{Aws, CredentialSource};
 use crate::config::Config;
 use crate::deps::{Deps, Invocation};
@@ -78,6 +80,43 @@ autoheal smoke-test [--text]
 The runbook's smoke test (VIEWERATLAS.md §5), without the ten-minute wait: cluster, task
 definitions, collector service, rollout, running count, recent logs, snapshot and analysis
 freshness, schedule targets. Exit 0 when it passes, 1 when not. Nothing is published.";
+
+const DECISIONS: Spec = Spec {
+    command: "decisions",
+    help: "\
+autoheal decisions [--days N] [--json]
+
+Every decision Autoheal recorded in the last N UTC days (default 2), newest first.",
+    flags: &["--json"],
+    options: &[("--days", "a number from 1 to 90")],
+    words: 0,
+};
+
+const ROLLBACK: Spec = Spec {
+    command: "rollback",
+    help: "\
+autoheal rollback [--to REVISION] [--force --reason TEXT] [--dry-run] [--text]
+
+Points the collector service at its last known-good task-definition revision (recorded by the
+freshness check when every check passed), or at REVISION. Never rebuilds or re-tags images.
+Goes through the same guards as the functions: no rollback while ECS is rolling, cooldowns,
+caps, the audit ledger. Exit 0 when the run completed, 1 when it failed, 2 on bad arguments.",
+    flags: &["--dry-run", "--text"],
+    options: &[("--to", "a revision (7, family:7 or an ARN)")],
+    words: 0,
+};
+
+const SCHEDULES: Spec = Spec {
+    command: "schedules",
+    help: "\
+autoheal schedules status|disable|enable [--rule NAME] [--force --reason TEXT] [--dry-run] [--text]
+
+status: both schedule rules (state, expression, target revision, failures Autoheal counted).
+disable/enable: one rule (--rule) or both, through the same guards and audit ledger as the functions.",
+    flags: &["--dry-run", "--text"],
+    options: &[("--rule", "a rule name")],
+    words: 0,
+};
 
 struct Args {
     dry_run: bool,
@@ -344,27 +383,16 @@ fn render(a: Args) -> ExitCode {
 
 /// Lists the audit ledger: every acted, planned or held decision, newest first.
 fn decisions(rest: &[String]) -> ExitCode {
-    let mut days = 2i64;
-    let mut json = false;
-    let mut it = rest.iter();
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "--json" => json = true,
-            "--days" => match it
-                .next()
-                .and_then(|d| d.parse().ok())
-                .filter(|d: &i64| (1..=90).contains(d))
-            {
-                Some(d) => days = d,
-                None => return fail(2, "decisions: --days needs a number from 1 to 90"),
-            },
-            "--help" | "-h" => {
-                println!("autoheal decisions [--days N] [--json]\n\nEvery decision Autoheal recorded in the last N UTC days (default 2), newest first.");
-                return ExitCode::SUCCESS;
-            }
-            other => return fail(2, format!("decisions: unexpected argument {other:?}")),
-        }
-    }
+    let p = match args::parse(rest, &DECISIONS) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    let json = p.flag("--json");
+    let days = match p.value("--days").map(|d| d.parse::<i64>()) {
+        None => 2,
+        Some(Ok(d)) if (1..=90).contains(&d) => d,
+        Some(_) => return fail(2, "decisions: --days needs a number from 1 to 90"),
+    };
     with_deps(
         |_| Ok(()),
         |deps| async move {
@@ -403,25 +431,12 @@ fn decisions(rest: &[String]) -> ExitCode {
 
 /// A human-started rollback: the same guard (live re-check, cooldown, cap, ledger) as the functions.
 fn rollback(rest: &[String], over: operator::Override) -> ExitCode {
-    let mut to = None;
-    let mut dry_run = false;
-    let mut text = false;
-    let mut it = rest.iter();
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "--to" => match it.next() {
-                Some(r) => to = Some(r.clone()),
-                None => return fail(2, "rollback: --to needs a revision (7, family:7 or an ARN)"),
-            },
-            "--dry-run" => dry_run = true,
-            "--text" => text = true,
-            "--help" | "-h" => {
-                println!("autoheal rollback [--to REVISION] [--force --reason TEXT] [--dry-run] [--text]\n\nPoints the collector service at its last known-good task-definition revision (recorded by the\nfreshness check when every check passed), or at REVISION. Never rebuilds or re-tags images.\nGoes through the same guards as the functions: no rollback while ECS is rolling, cooldowns,\ncaps, the audit ledger. Exit 0 when the run completed, 1 when it failed, 2 on bad arguments.");
-                return ExitCode::SUCCESS;
-            }
-            other => return fail(2, format!("rollback: unexpected argument {other:?}")),
-        }
-    }
+    let p = match args::parse(rest, &ROLLBACK) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    let to = p.value("--to").map(str::to_string);
+    let (dry_run, text) = (p.flag("--dry-run"), p.flag("--text"));
     with_deps(
         |_| Ok(()),
         |deps| async move {
@@ -461,7 +476,7 @@ fn schedules(rest: &[String], over: operator::Override) -> ExitCode {
         );
     };
     if verb == "--help" || verb == "-h" {
-        println!("autoheal schedules status|disable|enable [--rule NAME] [--force --reason TEXT] [--dry-run] [--text]\n\nstatus: both schedule rules (state, expression, target revision, failures Autoheal counted).\ndisable/enable: one rule (--rule) or both, through the same guards and audit ledger as the functions.");
+        println!("{}", SCHEDULES.help);
         return ExitCode::SUCCESS;
     }
     if !matches!(verb, "status" | "disable" | "enable") {
@@ -470,21 +485,12 @@ fn schedules(rest: &[String], over: operator::Override) -> ExitCode {
             format!("schedules: unknown action {verb:?} (status, disable or enable)"),
         );
     }
-    let mut rule: Option<String> = None;
-    let mut dry_run = false;
-    let mut text = false;
-    let mut it = rest[1..].iter();
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "--rule" => match it.next() {
-                Some(r) => rule = Some(r.clone()),
-                None => return fail(2, "schedules: --rule needs a rule name"),
-            },
-            "--dry-run" => dry_run = true,
-            "--text" => text = true,
-            other => return fail(2, format!("schedules: unexpected argument {other:?}")),
-        }
-    }
+    let p = match args::parse(&rest[1..], &SCHEDULES) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    let rule = p.value("--rule").map(str::to_string);
+    let (dry_run, text) = (p.flag("--dry-run"), p.flag("--text"));
     let pick = |config: &Config| -> Result<Vec<String>, ExitCode> {
         match &rule {
             Some(r) if *r == config.analysis_rule || *r == config.vod_rule => Ok(vec![r.clone()]),

@@ -4,6 +4,7 @@
 
 use std::process::ExitCode;
 
+use super::args::{self, Parsed, Spec};
 use super::{fail, operator, with_deps};
 use crate::clock::{now_epoch, parse_timestamp, rfc3339};
 use crate::report::Playbook;
@@ -54,50 +55,47 @@ pub fn parse_until(text: &str, now: i64) -> Result<i64, String> {
     Ok(at)
 }
 
-fn playbook_arg(name: Option<&String>) -> Result<Playbook, String> {
-    let name = name.ok_or("--playbook needs a playbook name")?;
+fn playbook_arg(name: &str) -> Result<Playbook, String> {
     Playbook::from_name(name).ok_or_else(|| {
         let all: Vec<&str> = Playbook::ALL.iter().map(|p| p.name()).collect();
         format!("unknown playbook {name:?} (one of {})", all.join(", "))
     })
 }
 
-fn parse_pause(rest: &[String], now: i64) -> Result<PauseArgs, String> {
-    let mut a = PauseArgs {
-        playbook: None,
-        until: None,
-        reason: String::new(),
-    };
-    let mut it = rest.iter();
-    while let Some(arg) = it.next() {
-        match arg.as_str() {
-            "--playbook" => a.playbook = Some(playbook_arg(it.next())?),
-            "--until" => {
-                a.until = Some(parse_until(it.next().ok_or("--until needs a time")?, now)?)
-            }
-            "--reason" => {
-                a.reason = it
-                    .next()
-                    .map(|r| r.trim().replace(|c: char| c.is_control(), " "))
-                    .filter(|r| !r.is_empty())
-                    .ok_or("--reason needs a text")?
-            }
-            other => return Err(format!("unexpected argument {other:?}")),
-        }
-    }
-    if a.reason.is_empty() {
+const PLAYBOOK: (&str, &str) = ("--playbook", "a playbook name");
+
+fn parse_pause(p: &Parsed, now: i64) -> Result<PauseArgs, String> {
+    let reason = p
+        .value("--reason")
+        .map(|r| r.trim().replace(|c: char| c.is_control(), " "))
+        .unwrap_or_default();
+    if reason.is_empty() {
         return Err("--reason TEXT is required: every held report repeats it".into());
     }
-    Ok(a)
+    Ok(PauseArgs {
+        playbook: p.value("--playbook").map(playbook_arg).transpose()?,
+        until: p
+            .value("--until")
+            .map(|t| parse_until(t, now))
+            .transpose()?,
+        reason,
+    })
 }
 
 pub fn pause_cmd(rest: &[String]) -> ExitCode {
-    if rest.iter().any(|a| a == "--help" || a == "-h") {
-        println!("{PAUSE_HELP}");
-        return ExitCode::SUCCESS;
-    }
+    let spec = Spec {
+        command: "pause",
+        help: PAUSE_HELP,
+        flags: &[],
+        options: &[PLAYBOOK, ("--until", "a time"), ("--reason", "a text")],
+        words: 0,
+    };
+    let parsed = match args::parse(rest, &spec) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
     let now = now_epoch();
-    let a = match parse_pause(rest, now) {
+    let a = match parse_pause(&parsed, now) {
         Ok(a) => a,
         Err(e) => return fail(2, format!("pause: {e}")),
     };
@@ -126,21 +124,19 @@ pub fn pause_cmd(rest: &[String]) -> ExitCode {
 }
 
 pub fn resume_cmd(rest: &[String]) -> ExitCode {
-    let mut playbook = None;
-    let mut it = rest.iter();
-    while let Some(arg) = it.next() {
-        match arg.as_str() {
-            "--help" | "-h" => {
-                println!("{RESUME_HELP}");
-                return ExitCode::SUCCESS;
-            }
-            "--playbook" => match playbook_arg(it.next()) {
-                Ok(p) => playbook = Some(p),
-                Err(e) => return fail(2, format!("resume: {e}")),
-            },
-            other => return fail(2, format!("resume: unexpected argument {other:?}")),
-        }
-    }
+    let spec = Spec {
+        command: "resume",
+        help: RESUME_HELP,
+        flags: &[],
+        options: &[PLAYBOOK],
+        words: 0,
+    };
+    let playbook = match args::parse(rest, &spec).map(|p| p.value("--playbook").map(playbook_arg)) {
+        Ok(None) => None,
+        Ok(Some(Ok(p))) => Some(p),
+        Ok(Some(Err(e))) => return fail(2, format!("resume: {e}")),
+        Err(code) => return code,
+    };
     with_deps(
         |_| Ok(()),
         |deps| async move {

@@ -3,6 +3,7 @@
 
 use std::process::ExitCode;
 
+use super::args::{self, Spec};
 use super::operator::{self, Override};
 use super::{fail, finish_and_print, manual_trigger, with_deps};
 use crate::deps::Invocation;
@@ -22,28 +23,22 @@ command, cooldowns and the daily cap (--force passes those two, with a reason). 
 published. Exit 0 when the run completed, 1 when it failed, 2 on bad arguments.";
 
 pub fn run_cmd(rest: &[String], over: Override) -> ExitCode {
-    let mut job = None;
-    let (mut dry_run, mut text) = (false, false);
-    for a in rest {
-        match a.as_str() {
-            "--help" | "-h" => {
-                println!("{RUN_HELP}");
-                return ExitCode::SUCCESS;
-            }
-            "--dry-run" => dry_run = true,
-            "--text" => text = true,
-            word if job.is_none() && !word.starts_with('-') => match Job::from_word(word) {
-                Some(j) => job = Some(j),
-                None => return fail(2, format!("run: unknown job {word:?} (analysis or vod)")),
-            },
-            other => return fail(2, format!("run: unexpected argument {other:?}")),
+    let p = match args::parse(rest, &Spec::acting("run", RUN_HELP, 1)) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    let (dry_run, text) = (p.flag("--dry-run"), p.flag("--text"));
+    let job = match p.words.first().map(|w| (w, Job::from_word(w))) {
+        Some((_, Some(j))) => j,
+        Some((word, None)) => {
+            return fail(2, format!("run: unknown job {word:?} (analysis or vod)"))
         }
-    }
-    let Some(job) = job else {
-        return fail(
-            2,
-            "run: say which job: analysis or vod (see autoheal run --help)",
-        );
+        None => {
+            return fail(
+                2,
+                "run: say which job: analysis or vod (see autoheal run --help)",
+            )
+        }
     };
     with_deps(
         |_| Ok(()),

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use serde::Serialize;
 
+use super::args::{self, Spec};
 use super::{fail, with_deps};
 use crate::clock::{now_epoch, rfc3339};
 use crate::deps::Deps;
@@ -46,17 +47,17 @@ struct Status {
 }
 
 pub fn status_cmd(rest: &[String]) -> ExitCode {
-    let mut json = false;
-    for a in rest {
-        match a.as_str() {
-            "--json" => json = true,
-            "--help" | "-h" => {
-                println!("{STATUS_HELP}");
-                return ExitCode::SUCCESS;
-            }
-            other => return fail(2, format!("status: unexpected argument {other:?}")),
-        }
-    }
+    let spec = Spec {
+        command: "status",
+        help: STATUS_HELP,
+        flags: &["--json"],
+        options: &[],
+        words: 0,
+    };
+    let json = match args::parse(rest, &spec) {
+        Ok(p) => p.flag("--json"),
+        Err(code) => return code,
+    };
     with_deps(
         |_| Ok(()),
         |deps| async move {
@@ -90,10 +91,10 @@ async fn gather(deps: &Deps, now: i64) -> Result<Status, LedgerError> {
     }
     let mut schedules = Vec::new();
     for rule in [&cfg.analysis_rule, &cfg.vod_rule] {
-        let rec = ledger
-            .get::<ScheduleRecord>(&ledger.key("schedules", rule))
+        let rec: ScheduleRecord = ledger
+            .value_or_default(&ledger.key("schedules", rule))
             .await?;
-        schedules.push((rule.clone(), rec.map(|v| v.value).unwrap_or_default()));
+        schedules.push((rule.clone(), rec));
     }
     let mut decisions = ledger.recent_decisions(now, 2).await?;
     decisions.truncate(LAST_DECISIONS);

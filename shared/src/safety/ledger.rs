@@ -206,6 +206,18 @@ impl Ledger {
         }
     }
 
+    /// The record's value, or the empty record when there is none yet.
+    pub async fn value_or_default<T: DeserializeOwned + Default>(
+        &self,
+        key: &str,
+    ) -> Result<T, LedgerError> {
+        Ok(self
+            .get::<T>(key)
+            .await?
+            .map(|v| v.value)
+            .unwrap_or_default())
+    }
+
     pub async fn get<T: DeserializeOwned>(
         &self,
         key: &str,

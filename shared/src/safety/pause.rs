@@ -81,11 +81,7 @@ pub fn key(ledger: &Ledger) -> String {
 
 /// Every pause on record, active or expired (status shows both).
 pub async fn read(ledger: &Ledger) -> Result<Pauses, LedgerError> {
-    Ok(ledger
-        .get::<Pauses>(&key(ledger))
-        .await?
-        .map(|v| v.value)
-        .unwrap_or_default())
+    ledger.value_or_default(&key(ledger)).await
 }
 
 /// The pause that holds `playbook` now, if any.

@@ -35,11 +35,7 @@ pub fn key(ledger: &Ledger) -> String {
 }
 
 pub async fn load(ledger: &Ledger) -> Result<Pending, LedgerError> {
-    Ok(ledger
-        .get::<Pending>(&key(ledger))
-        .await?
-        .map(|v| v.value)
-        .unwrap_or_default())
+    ledger.value_or_default(&key(ledger)).await
 }
 
 /// Adds the item, or updates the one with the same claim (a second deferral moves it later).

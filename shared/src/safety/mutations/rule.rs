@@ -45,20 +45,16 @@ pub async fn set(aws: &Aws, rule: &str, enable: bool) -> Result<String, Mutation
         "{} {rule}",
         if enable { "EnableRule" } else { "DisableRule" }
     );
+    // The two calls have different builder and error types: each sends with the same no-retry
+    // override and names its operation when it fails.
     if enable {
-        let call = aws.events().enable_rule().name(rule);
-        call.customize()
-            .config_override(once())
-            .send()
-            .await
-            .map_err(|e| AwsError::from_sdk(op, &e))?;
+        let call = aws.events().enable_rule().name(rule).customize();
+        let sent = call.config_override(once()).send().await;
+        sent.map_err(|e| AwsError::from_sdk(op, &e))?;
     } else {
-        let call = aws.events().disable_rule().name(rule);
-        call.customize()
-            .config_override(once())
-            .send()
-            .await
-            .map_err(|e| AwsError::from_sdk(op, &e))?;
+        let call = aws.events().disable_rule().name(rule).customize();
+        let sent = call.config_override(once()).send().await;
+        sent.map_err(|e| AwsError::from_sdk(op, &e))?;
     }
     Ok(format!("{rule} {want}"))
 }
