@@ -9,7 +9,7 @@ use crate::clock::now_epoch;
 use crate::deps::Deps;
 use crate::safety::claims::{self, Claim, ClaimStatus, Orphan};
 use crate::safety::history::{self, TargetHistory};
-use crate::safety::ledger::{Ledger, LedgerError};
+use crate::safety::ledger::{Ledger, LedgerError, Versioned};
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Delivery {
@@ -18,14 +18,20 @@ pub struct Delivery {
     pub claims: Vec<String>,
 }
 
-fn key(ledger: &Ledger, trigger_id: &str) -> String {
+pub fn key(ledger: &Ledger, trigger_id: &str) -> String {
     ledger.key("deliveries", trigger_id)
 }
 
-/// Notes that this event made `claim` (before its action is attempted).
-pub async fn note(ledger: &Ledger, trigger_id: &str, claim: &str) -> Result<(), LedgerError> {
+/// Notes that this event made `claim` (before its action is attempted), starting from the record
+/// as `read` (see [`Ledger::upsert_from`]; `None`: read it now).
+pub async fn note(
+    ledger: &Ledger,
+    trigger_id: &str,
+    claim: &str,
+    read: Option<Option<Versioned<Delivery>>>,
+) -> Result<(), LedgerError> {
     ledger
-        .upsert::<Delivery, _>(&key(ledger, trigger_id), |current| {
+        .upsert_from::<Delivery, _>(&key(ledger, trigger_id), read, |current| {
             let mut d = current.cloned().unwrap_or_default();
             if d.claims.iter().any(|c| c == claim) {
                 return None;

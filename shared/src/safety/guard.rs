@@ -29,7 +29,7 @@ use crate::safety::actions::{ActionSpec, Intent};
 use crate::safety::claims::{self, Claim, ClaimStatus, Claimed, Held};
 use crate::safety::deliveries;
 use crate::safety::history::{self, Ask, HistoryEntry, Rail, TargetHistory};
-use crate::safety::ledger::{decision_id, Decision, Ledger, LedgerError};
+use crate::safety::ledger::{decision_id, Decision, Ledger, LedgerError, Upserted, Versioned};
 use crate::safety::mutations::MutationError;
 use crate::safety::pending::{self, PendingItem};
 
@@ -227,17 +227,26 @@ impl<'a> Guard<'a> {
         if self.inv.dry_run {
             return self.evaluate(intent, spec, &key, &history_key).await;
         }
-        let mut held = self.claim(intent, spec, &key).await?;
+        // The target's history and the event's delivery record are read while the claim is
+        // written: neither read depends on the claim, and the writes made from them wait for it
+        // (each is conditional on the version read, so a stale read only costs a retry).
+        let delivery_key = deliveries::key(&self.ledger, &self.trigger.id);
+        let (claimed, history, delivery) = tokio::join!(
+            Box::pin(self.claim(intent, spec, &key)),
+            self.ledger.get::<TargetHistory>(&history_key),
+            self.ledger.get::<deliveries::Delivery>(&delivery_key)
+        );
+        let mut held = claimed?;
         // Noted under the event, so that a later delivery can tell what this one did; read by
         // nothing before the action, so it goes alongside the reservation.
         let (noted, reserved) = tokio::join!(
-            deliveries::note(&self.ledger, &self.trigger.id, &key),
-            self.reserve(intent, spec, &history_key, &mut held)
+            deliveries::note(&self.ledger, &self.trigger.id, &key, delivery.ok()),
+            self.reserve(intent, spec, &history_key, &mut held, history.ok())
         );
-        reserved?;
+        let slot = reserved?;
         noted.map_err(not_attempted)?;
         if let Err(reason) = spec.recheck(self.deps).await {
-            self.give_back(&history_key, &held).await;
+            self.give_back(&history_key, &held, slot).await;
             self.end(&mut held, ClaimStatus::Held, None, Some(reason.clone()))
                 .await?;
             return Err(Verdict::Held(Hold::Blocked { reason }));
@@ -380,7 +389,8 @@ impl<'a> Guard<'a> {
         spec: &ActionSpec,
         history_key: &str,
         held: &mut Held,
-    ) -> Stage<()> {
+        read: Option<Option<Versioned<TargetHistory>>>,
+    ) -> Stage<Upserted<TargetHistory>> {
         let entry = HistoryEntry {
             at: self.now,
             playbook: intent.playbook.name().to_string(),
@@ -394,8 +404,9 @@ impl<'a> Guard<'a> {
         let ask = self.ask(intent, &key, spec.kind());
         let mut rail = None;
         let mut passed = None;
-        self.ledger
-            .update::<TargetHistory, _>(history_key, |h| {
+        let slot = self
+            .ledger
+            .update_from::<TargetHistory, _>(history_key, read, |h| {
                 passed = self.passed_by_force(h, &ask);
                 rail = history::reserve(h, &entry, &ask, self.config());
             })
@@ -403,7 +414,7 @@ impl<'a> Guard<'a> {
             .map_err(not_attempted)?;
         self.note_forced(passed);
         let Some(rail) = rail else {
-            return Ok(());
+            return Ok(slot);
         };
         // Held back anyway; if the action is no longer needed at all, that is the truer answer.
         let verdict = match spec.recheck(self.deps).await {
@@ -500,10 +511,13 @@ impl<'a> Guard<'a> {
     }
 
     /// The slot of an action that was not made goes back, so it counts toward no cooldown.
-    async fn give_back(&self, history_key: &str, held: &Held) {
+    /// `slot`: the history as the reservation left it (not read again unless it changed since).
+    async fn give_back(&self, history_key: &str, held: &Held, slot: Upserted<TargetHistory>) {
         let released = self
             .ledger
-            .update::<TargetHistory, _>(history_key, |h| history::release(h, &held.key))
+            .update_from::<TargetHistory, _>(history_key, slot.versioned(), |h| {
+                history::release(h, &held.key)
+            })
             .await;
         if let Err(e) = released {
             tracing::warn!(error = %e, "a reserved slot could not be given back");
