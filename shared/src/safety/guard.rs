@@ -31,6 +31,7 @@ use crate::safety::deliveries;
 use crate::safety::history::{self, Ask, HistoryEntry, Rail, TargetHistory};
 use crate::safety::ledger::{decision_id, Decision, Ledger, LedgerError, Upserted, Versioned};
 use crate::safety::mutations::MutationError;
+use crate::safety::pause::{self, Pauses};
 use crate::safety::pending::{self, PendingItem};
 
 pub use crate::safety::operator::Operator;
@@ -145,6 +146,8 @@ pub struct Guard<'a> {
     operator: Option<Operator>,
     /// What `--force` passed for the action being decided (for its record and report).
     forced: Mutex<Option<String>>,
+    /// The pause record read ahead ([`Guard::read_ahead`]), for the first action's policy stage.
+    pauses: Mutex<Option<Pauses>>,
 }
 
 impl<'a> Guard<'a> {
@@ -159,6 +162,25 @@ impl<'a> Guard<'a> {
             seq: AtomicU32::new(0),
             operator: None,
             forced: Mutex::new(None),
+            pauses: Mutex::new(None),
+        }
+    }
+
+    /// Reads the pause record now, for the policy stage of the run's first action: a playbook
+    /// starts this with its own first reads, so the stage does not wait one round trip for it
+    /// after them. Nothing in a dry run (which applies no pause); a failed read is made again by
+    /// the policy stage, which then stops on its error as before.
+    pub async fn read_ahead(&self) {
+        if self.inv.dry_run {
+            return;
+        }
+        match pause::read(&self.ledger).await {
+            Ok(p) => {
+                if let Ok(mut slot) = self.pauses.lock() {
+                    *slot = Some(p);
+                }
+            }
+            Err(e) => tracing::debug!(error = %e, "pause record not read ahead; read when acting"),
         }
     }
 
@@ -302,8 +324,12 @@ impl<'a> Guard<'a> {
         }
         // Like report-only, a pause is not applied in a dry run: the replay shows the plan.
         if !self.inv.dry_run {
-            let pause = crate::safety::pause::holding(&self.ledger, intent.playbook, self.now);
-            if let Some(p) = pause.await.map_err(not_attempted)? {
+            let read_ahead = self.pauses.lock().ok().and_then(|mut p| p.take());
+            let all = match read_ahead {
+                Some(all) => all,
+                None => pause::read(&self.ledger).await.map_err(not_attempted)?,
+            };
+            if let Some(p) = pause::holding_in(all, intent.playbook, self.now) {
                 return Err(Verdict::Held(Hold::Paused {
                     reason: format!("held: {}", p.describe()),
                 }));
