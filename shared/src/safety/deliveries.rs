@@ -43,16 +43,24 @@ pub async fn note(
     Ok(())
 }
 
-/// The claims earlier deliveries of this event made, as they stand now.
+/// The claims earlier deliveries of this event made, as they stand now, but those in `skip` (this
+/// delivery's own, which it need not read back). `read`: the event's record as read ahead
+/// (`None`: read it now).
 pub async fn earlier(
     ledger: &Ledger,
     trigger_id: &str,
+    skip: &[String],
+    read: Option<Option<Versioned<Delivery>>>,
 ) -> Result<Vec<(String, Claim)>, LedgerError> {
-    let Some(d) = ledger.get::<Delivery>(&key(ledger, trigger_id)).await? else {
+    let read = match read {
+        Some(r) => r,
+        None => ledger.get::<Delivery>(&key(ledger, trigger_id)).await?,
+    };
+    let Some(d) = read else {
         return Ok(Vec::new());
     };
     let mut out = Vec::new();
-    for k in d.value.claims {
+    for k in d.value.claims.into_iter().filter(|k| !skip.contains(k)) {
         if let Some(c) = ledger.get::<Claim>(&k).await? {
             out.push((k, c.value));
         }
@@ -77,14 +85,12 @@ pub async fn settle_earlier(
     trigger_id: &str,
     skip: &[String],
     lease_until: i64,
+    read: Option<Option<Versioned<Delivery>>>,
 ) -> Result<Vec<Earlier>, LedgerError> {
     let ledger = deps.ledger();
     let now = now_epoch();
     let mut out = Vec::new();
-    for (key, c) in earlier(&ledger, trigger_id).await? {
-        if skip.contains(&key) {
-            continue;
-        }
+    for (key, c) in earlier(&ledger, trigger_id, skip, read).await? {
         let c = match c.status {
             ClaimStatus::Claimed if c.lease_expired(now) => {
                 // Resumed and found made: this run holds the claim and announces it.
