@@ -104,7 +104,7 @@ def path_to(call: dict) -> list[dict]:
 
 # The ledger's record kinds (docs/architecture.md, "The ledger"), for naming S3 requests.
 LEDGER_PARTS = ("claims/", "targets/", "pending/", "deliveries/", "decisions/", "known-good/", "incidents/",
-                "schedules/")
+                "schedules/", "pauses/", "conversations/")
 
 
 def label(c: dict) -> str:
