@@ -102,11 +102,16 @@ def path_to(call: dict) -> list[dict]:
     return out[::-1]
 
 
+# The ledger's record kinds (docs/architecture.md, "The ledger"), for naming S3 requests.
+LEDGER_PARTS = ("claims/", "targets/", "pending/", "deliveries/", "decisions/", "known-good/", "incidents/",
+                "schedules/", "pauses/", "conversations/")
+
+
 def label(c: dict) -> str:
     op = c["op"]
     if c["service"] == "s3":
         key = c["path"].split("/", 2)[-1]
-        for part in ("claims/", "targets/", "decisions/", "known-good/", "incidents/", "schedules/"):
+        for part in LEDGER_PARTS:
             if part in key:
                 return f"{op} ledger {part.rstrip('/')}"
         return f"{op} {key.rsplit('/', 1)[0][-40:]}/" if op == "ListObjects" else f"{op} {key[-50:]}"
@@ -116,7 +121,7 @@ def label(c: dict) -> str:
 def s3_kind(c: dict) -> str:
     """`GetObject ledger targets`, `ListObjects data`, …: what an S3 request was for."""
     key = c["path"].split("/", 2)[-1]
-    part = next((p for p in ("claims/", "targets/", "decisions/", "known-good/", "incidents/", "schedules/")
+    part = next((p for p in LEDGER_PARTS
                  if key.startswith("autoheal/" + p)), None)
     return f"{c['op']} ledger {part.rstrip('/')}" if part else f"{c['op']} data"
 
@@ -149,6 +154,11 @@ def analyse(journal: list[dict], t0: float, t_done: float) -> dict:
             "to_mutation_detail": detail(path_to(first_mut), t0),
         })
     out["path_detail"] = detail(whole, t0)
+    # Every call by its round (its depth): what shares a round trip with the critical path's call.
+    rounds: dict[int, Counter] = {}
+    for c in calls:
+        rounds.setdefault(c["depth"], Counter())[label(c)] += 1
+    out["rounds"] = [dict(sorted(rounds[d].items())) for d in sorted(rounds)]
     return out
 
 
@@ -283,6 +293,10 @@ def main() -> int:
                       "answer; ms after the event was handed over):")
                 for i, c in enumerate(first[key], 1):
                     print(f"  {i:2}. {c['op']}  [{c['start_ms']:.0f} → {c['end_ms']:.0f}]")
+        print(f"\nEvery call of {name} by round (first structure run; a call's round is 1 + the deepest call "
+              "it waited for):")
+        for d, ops in enumerate(first.get("rounds", []), 1):
+            print(f"  {d:2}. " + ", ".join(f"{op}{f' ×{n}' if n > 1 else ''}" for op, n in ops.items()))
     Path(args.out).write_text(json.dumps({"measured_at": started, "latency": args.latency,
                                           "machine_before": load0, "machine_after": load1,
                                           "results": results}, indent=1))

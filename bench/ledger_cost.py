@@ -10,7 +10,7 @@ empty (`autoheal/` holds only what the run itself writes) and once after `/_worl
 `--decisions` decision records (spread over 30 days, today included), as many finished claims, and
 `--targets` per-target histories (tests/world/world.py `seed_ledger`, straight into the emulator's
 store). Every S3 request Autoheal makes is counted from the emulator journal, by operation and by what
-it touched (ledger claims, targets, decisions, known-good, incidents, or the data lake).
+it touched (the ledger record kinds of bench/latency.py LEDGER_PARTS, or the data lake).
 
 The bench fails unless both ledgers give the same count, operation by operation, in every run: the
 ledger is only ever read by keys a run can name, never listed.

@@ -12,13 +12,18 @@ use crate::aws::caller;
 use crate::clock::{now_epoch, rfc3339};
 use crate::deps::{Deps, Invocation};
 use crate::intake::{self, AlarmState, IntakeError, Trigger};
+use crate::playbooks::incident::Incident;
 use crate::playbooks::{
     alarm_gap, deferred, incident, responder, rollback, rotation, smoke_test, task_failure,
 };
+use crate::report::conversation::{self, Conversation};
 use crate::report::publish::{self, PublishError};
 use crate::report::{links, telemetry, Action, ActionStatus, Check, Outcome, Report};
+use crate::report::{Playbook, TriggerRef};
 use crate::safety::claims::{self, Claim};
-use crate::safety::deliveries::{self, Earlier};
+use crate::safety::deliveries::{self, Delivery, Earlier};
+use crate::safety::ledger::Versioned;
+use crate::safety::pending;
 
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RunOptions {
@@ -142,19 +147,66 @@ pub async fn handle(
     tracing::info!(trigger_kind = ?tref.kind, trigger_id = %tref.id, trigger_name = %tref.name, dry_run = inv.dry_run, "run started");
     let may_publish = !matches!(trigger, Trigger::OwnReport { .. });
     let run = async {
-        let report = dispatch(deps, &trigger, inv).await;
-        if matches!(&trigger, Trigger::Schedule(s) if s.rule != deps.config.daily_rule) {
-            // The freshness schedule also carries out what cooldowns deferred; each has its report.
-            for r in Box::pin(deferred::sweep(deps, inv)).await {
-                if let Err(e) = finish(deps, r, inv, true).await {
+        // The freshness schedule also carries out what cooldowns deferred; each has its report.
+        // The pending queue is read with the playbook's own reads (it does not depend on them).
+        let sweeps = matches!(&trigger, Trigger::Schedule(s) if s.rule != deps.config.daily_rule);
+        let ahead = sweeps && !inv.dry_run && may_publish;
+        let (report, queue, mut ahead) = tokio::join!(
+            dispatch(deps, &trigger, inv),
+            async {
+                match sweeps {
+                    true => Some(pending::load(&deps.ledger()).await),
+                    false => None,
+                }
+            },
+            Box::pin(Ahead::read(deps, &tref, ahead))
+        );
+        if let Some(queue) = queue {
+            for r in Box::pin(deferred::sweep(deps, inv, queue)).await {
+                // What a deferred action wrote may be what was read ahead: read it again.
+                ahead = Ahead::default();
+                if let Err(e) = Box::pin(finish(deps, r, inv, true, Ahead::default())).await {
                     tracing::error!(error = %e, "a deferred action's report could not be delivered");
                 }
             }
         }
-        finish(deps, report, inv, may_publish).await
+        // Boxed, like the playbooks (see `dispatch`): its reads and writes run together.
+        Box::pin(finish(deps, report, inv, may_publish, ahead)).await
     };
     // Every AWS call of the run says which function made it (CloudTrail's userAgent).
     caller::scope(function.serving(&trigger).name(), run).await
+}
+
+/// The ledger records a scheduled check's report is finished with (the event's deliveries, the
+/// open incident, the check's conversation), read with the checks: none depends on them. Each
+/// `None` is read when finishing; a record written in between only costs a retry of the
+/// conditional write made from it.
+#[derive(Default)]
+struct Ahead {
+    deliveries: Option<Option<Versioned<Delivery>>>,
+    incident: Option<Option<Versioned<Incident>>>,
+    conversation: Option<(String, Option<Versioned<Conversation>>)>,
+}
+
+impl Ahead {
+    async fn read(deps: &Deps, trigger: &TriggerRef, wanted: bool) -> Self {
+        if !wanted {
+            return Self::default();
+        }
+        let ledger = deps.ledger();
+        let talk = conversation::key_for(trigger, Playbook::SmokeTest, false, &deps.config);
+        let key = deliveries::key(&ledger, &trigger.id);
+        let (deliveries, incident, conversation) = tokio::join!(
+            ledger.get::<Delivery>(&key),
+            incident::read(&ledger),
+            notify::conversation_read(deps, talk.clone())
+        );
+        Self {
+            deliveries: deliveries.ok(),
+            incident: incident.ok(),
+            conversation: talk.zip(conversation),
+        }
+    }
 }
 
 /// The runbook's smoke test on demand (`autoheal smoke-test`): nothing is published.
@@ -197,7 +249,8 @@ async fn dispatch(deps: &Deps, trigger: &Trigger, inv: Invocation) -> Report {
 /// Finishes a run a human started outside `handle` (e.g. `autoheal rollback`): logged, measured
 /// and published like any other.
 pub async fn finish_manual(deps: &Deps, report: Report, dry_run: bool) -> Result<Report, RunError> {
-    finish(deps, report, Invocation::now(&deps.config, dry_run), true).await
+    let inv = Invocation::now(&deps.config, dry_run);
+    Box::pin(finish(deps, report, inv, true, Ahead::default())).await
 }
 
 async fn finish(
@@ -205,11 +258,38 @@ async fn finish(
     mut report: Report,
     inv: Invocation,
     may_publish: bool,
+    ahead: Ahead,
 ) -> Result<Report, RunError> {
     let dry_run = inv.dry_run;
-    if !dry_run && may_publish {
-        earlier_deliveries(deps, &mut report, inv).await;
-    }
+    let published = !dry_run && may_publish;
+    // The incident record and the conversation are read while earlier deliveries are looked up
+    // (independent reads; each is written, if at all, on the version read), unless read ahead.
+    let reads_incident = published && incident::concerns(&report, &deps.config);
+    let talk = notify::conversation_of(&report, &deps.config, published);
+    let talk_ahead = ahead
+        .conversation
+        .filter(|(k, _)| talk.as_ref() == Some(k))
+        .map(|(_, read)| read);
+    let ((), incident_read, talk) = tokio::join!(
+        async {
+            if published {
+                earlier_deliveries(deps, &mut report, inv, ahead.deliveries).await;
+            }
+        },
+        async {
+            match (reads_incident, ahead.incident) {
+                (false, _) => None,
+                (true, Some(read)) => Some(read),
+                (true, None) => incident::read(&deps.ledger()).await.ok(),
+            }
+        },
+        async {
+            match talk_ahead {
+                Some(read) => Some(read),
+                None => notify::conversation_read(deps, talk).await,
+            }
+        }
+    );
     report.finished_at = rfc3339(now_epoch());
     report.dry_run = dry_run;
     links::annotate(&mut report, &deps.config, now_epoch());
@@ -224,8 +304,8 @@ async fn finish(
     if dry_run || !may_publish {
         return Ok(report);
     }
-    follow_up_incident(deps, &mut report).await;
-    match notify::deliver(deps, &mut report).await {
+    follow_up_incident(deps, &mut report, incident_read).await;
+    match notify::deliver(deps, &mut report, talk).await {
         Ok(published) => {
             if published {
                 mark_reported(deps, &report).await;
@@ -261,9 +341,14 @@ async fn mark_reported(deps: &Deps, report: &Report) {
 /// What earlier deliveries of this event did belongs in this report: an action whose report never
 /// went out (the run that made it died) is announced now; one already announced is stated, so the
 /// last report of an event always says what was done.
-async fn earlier_deliveries(deps: &Deps, report: &mut Report, inv: Invocation) {
-    let found =
-        deliveries::settle_earlier(deps, &report.trigger.id, &report.claims, inv.deadline).await;
+async fn earlier_deliveries(
+    deps: &Deps,
+    report: &mut Report,
+    inv: Invocation,
+    read: Option<Option<Versioned<Delivery>>>,
+) {
+    let id = &report.trigger.id;
+    let found = deliveries::settle_earlier(deps, id, &report.claims, inv.deadline, read).await;
     let found = match found {
         Ok(f) => f,
         Err(e) => {
@@ -319,8 +404,14 @@ fn announce(report: &mut Report, claim: String, c: &Claim) {
 
 /// RUNBOOK §7: the run's result is evidence for the post-incident checklist; when it completes the
 /// checklist, the closing report goes out too.
-async fn follow_up_incident(deps: &Deps, report: &mut Report) {
-    match incident::note(&deps.ledger(), &deps.config, report, now_epoch()).await {
+/// `read`: the incident record as read ahead (`None`: not read yet).
+async fn follow_up_incident(
+    deps: &Deps,
+    report: &mut Report,
+    read: Option<Option<Versioned<Incident>>>,
+) {
+    let ledger = deps.ledger();
+    match incident::note(&ledger, &deps.config, report, now_epoch(), read).await {
         Ok(Some(mut closing)) => {
             links::annotate(&mut closing, &deps.config, now_epoch());
             telemetry::emit_metrics(&closing);

@@ -579,7 +579,7 @@ class ControlPlane:
         if not path.startswith("/_world/"):
             arrived = time.time()
             delay = LATENCY.sample() if delayed(environ) else 0.0
-            out = self.aws(environ, start_response, arrived)
+            out = self.aws(environ, start_response, arrived, delay)
             # The answer leaves no sooner than the configured latency after the request arrived.
             left = arrived + delay - time.time()
             if left > 0:
@@ -600,10 +600,10 @@ class ControlPlane:
             resp = Response(json.dumps({"error": f"{type(exc).__name__}: {exc}"}), 500)
         return resp(environ, start_response)
 
-    def aws(self, environ, start_response, arrived: float):
+    def aws(self, environ, start_response, arrived: float, delay: float = 0.0):
         """One AWS API request: journaled (when Autoheal's), maybe faulted, then answered by moto.
-        Journal entries carry the arrival time `t` and the time the answer was ready, `t_end`
-        (the caller adds the configured latency, then sends it)."""
+        Journal entries carry the arrival time `t` and the time the answer leaves, `t_end`: when it
+        was ready, or `delay` after its arrival if that is later (the caller holds it until then)."""
         method = environ.get("REQUEST_METHOD")
         length = int(environ.get("CONTENT_LENGTH") or 0)
         if length and method == "POST":
@@ -636,7 +636,7 @@ class ControlPlane:
         status, headers, body, rewritten = self.answer(environ, entry, cbor_op)
         if entry is not None:
             entry["status"] = status
-            entry["t_end"] = time.time()
+            entry["t_end"] = max(time.time(), arrived + delay)
             write_call_journal(entry)
         return respond(start_response, status, headers, body, rewritten)
 

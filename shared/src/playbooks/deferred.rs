@@ -9,13 +9,18 @@ use crate::deps::{Deps, Invocation};
 use crate::report::{links, Check, Outcome, Report};
 use crate::safety::guard::{Guard, Verdict};
 use crate::safety::history::TargetHistory;
-use crate::safety::pending::{self, PendingItem};
+use crate::safety::ledger::LedgerError;
+use crate::safety::pending::{self, Pending, PendingItem};
 use crate::safety::settle::settle;
 
 /// One report per item carried out (or found no longer needed); nothing when none is due.
-pub async fn sweep(deps: &Deps, inv: Invocation) -> Vec<Report> {
-    let ledger = deps.ledger();
-    let queue = match pending::load(&ledger).await {
+/// `queue`: the pending queue as the run read it (with its own first reads).
+pub async fn sweep(
+    deps: &Deps,
+    inv: Invocation,
+    queue: Result<Pending, LedgerError>,
+) -> Vec<Report> {
+    let queue = match queue {
         Ok(q) => q,
         Err(e) => {
             tracing::warn!(error = %e, "the pending queue could not be read");

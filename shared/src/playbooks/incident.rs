@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::rfc3339;
 use crate::report::{ActionStatus, Check, Outcome, Playbook, Report, TriggerKind, TriggerRef};
-use crate::safety::ledger::{Ledger, LedgerError};
+use crate::safety::ledger::{Ledger, LedgerError, Versioned};
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Incident {
@@ -70,27 +70,45 @@ pub async fn open(ledger: &Ledger) -> Result<Option<Incident>, LedgerError> {
         .filter(|i| i.opened_at != 0))
 }
 
+/// Whether [`note`] reads the incident record for this report (so that a run can read it ahead).
+pub fn concerns(report: &Report, cfg: &crate::config::Config) -> bool {
+    evidence(report, cfg).is_some()
+}
+
+/// The incident record as stored, for [`note`].
+pub async fn read(ledger: &Ledger) -> Result<Option<Versioned<Incident>>, LedgerError> {
+    ledger
+        .get::<Incident>(&ledger.key("incidents", "open"))
+        .await
+}
+
 /// Updates the open incident with this run; returns the closing report when the checklist is done.
+/// `read`: the record as read ahead ([`read`]; `None`: read it now). It is read once: the update
+/// writes on that version, and reads again only if another run wrote in between.
 pub async fn note(
     ledger: &Ledger,
     cfg: &crate::config::Config,
     report: &Report,
     now: i64,
+    read: Option<Option<Versioned<Incident>>>,
 ) -> Result<Option<Report>, LedgerError> {
     let Some(ev) = evidence(report, cfg) else {
         return Ok(None);
     };
     let key = ledger.key("incidents", "open");
-    let current = ledger.get::<Incident>(&key).await?;
+    let current = match read {
+        Some(r) => r,
+        None => ledger.get::<Incident>(&key).await?,
+    };
     // A closed incident leaves an empty record: that is no incident (and opens none).
-    let open = current.is_some_and(|c| c.value.opened_at != 0);
+    let open = current.as_ref().is_some_and(|c| c.value.opened_at != 0);
     if !open && !matches!(ev, Evidence::Remediation(_)) {
         return Ok(None);
     }
     let mut closed: Option<Incident> = None;
     let stamp = (now, format!("{} ({})", report.trigger.id, report.reason));
     ledger
-        .update::<Incident, _>(&key, |inc| {
+        .update_from::<Incident, _>(&key, Some(current), |inc| {
             closed = None;
             if inc.opened_at == 0 {
                 inc.opened_at = now;

@@ -16,7 +16,7 @@ use crate::report::links::{self, autoheal_cli, aws_cli};
 use crate::report::{Check, Outcome, Playbook, Report, TriggerRef};
 use crate::safety::actions::{ActionSpec, Intent};
 use crate::safety::guard::{Guard, Operator};
-use crate::safety::ledger::Ledger;
+use crate::safety::ledger::{Ledger, Versioned};
 use crate::safety::settle::settle;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -44,16 +44,18 @@ pub async fn read_known_good(
         .map_err(|e| e.to_string())
 }
 
-/// Records what runs now as known-good; writes only when it changed.
+/// Records what runs now as known-good; writes only when it changed. `read`: the record as read
+/// ahead (`None`: read it now).
 pub async fn record_known_good(
     ledger: &Ledger,
     cluster: &str,
     kg: &KnownGood,
+    read: Option<Option<Versioned<KnownGood>>>,
 ) -> Result<bool, String> {
     let key = known_good_key(ledger, cluster, &kg.service);
     let mut changed = false;
     ledger
-        .upsert::<KnownGood, _>(&key, |current| {
+        .upsert_from::<KnownGood, _>(&key, read, |current| {
             changed = current.is_none_or(|c| c.task_definition_arn != kg.task_definition_arn);
             changed.then(|| kg.clone())
         })

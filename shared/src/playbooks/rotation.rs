@@ -97,8 +97,10 @@ pub async fn handle(
     // The current version, the token check and the services that inject the secret are
     // independent: asked together, one round trip (plus the listing's own chain) instead of three.
     // When the secret turns out to be gone, the other answers go unused (reads only).
+    // The guard's pause record is read with them.
     let is_token = name == cfg.oauth_secret_id;
-    let (version, token, services) = tokio::join!(
+    let guard = Guard::for_run(deps, trigger.clone(), inv);
+    let (version, token, services, ()) = tokio::join!(
         current_version(&deps.aws, &name),
         async {
             match is_token {
@@ -106,7 +108,8 @@ pub async fn handle(
                 false => None,
             }
         },
-        services_using(&deps.aws, &cfg.cluster, &name)
+        services_using(&deps.aws, &cfg.cluster, &name),
+        guard.read_ahead()
     );
     let Some(change_id) = change_identity(version, &name, &trigger, &mut r) else {
         return r;
@@ -119,7 +122,6 @@ pub async fn handle(
     let Some(services) = injecting_services(deps, services, &name, &mut r) else {
         return r;
     };
-    let guard = Guard::for_run(deps, trigger, inv);
     redeploy(deps, &guard, change, &name, &change_id, &services, &mut r).await;
     if services.iter().all(|(_, d)| *d == 0) {
         return r.concluded(

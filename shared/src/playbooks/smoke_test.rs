@@ -10,6 +10,7 @@ use crate::probes::freshness;
 use crate::probes::service::short_td;
 use crate::report::links::{self, autoheal_cli};
 use crate::report::{Check, CheckStatus, Outcome, Playbook, Report, TriggerKind, TriggerRef};
+use crate::safety::ledger::Versioned;
 
 /// `autoheal smoke-test`: a human's check reads only; it does not move the known-good marker.
 pub async fn on_demand(deps: &Deps) -> Report {
@@ -26,15 +27,37 @@ pub async fn on_demand(deps: &Deps) -> Report {
 
 /// The freshness function's scheduled run: check, judge, and record known-good when all passed.
 pub async fn scheduled(deps: &Deps, trigger: TriggerRef, inv: Invocation) -> Report {
-    let findings = freshness::run(&deps.aws, &deps.config, now_epoch()).await;
+    // The known-good record is read with the checks (a dry run records nothing, so reads none).
+    let (findings, known_good) = tokio::join!(
+        freshness::run(&deps.aws, &deps.config, now_epoch()),
+        read_known_good_ahead(deps, inv)
+    );
     let mut r = Report::new(trigger, Playbook::SmokeTest);
     judge(&findings, &mut r, &deps.config);
     r.applicable_playbooks = findings.applicable_playbooks();
     r.checks = findings.checks.clone();
     if r.outcome == Outcome::Healthy && !inv.dry_run {
-        note_known_good(deps, &findings, &mut r).await;
+        note_known_good(deps, &findings, &mut r, known_good).await;
     }
     r
+}
+
+/// The collector's known-good record as stored; `None` in a dry run or when the read failed
+/// (recording reads it then).
+async fn read_known_good_ahead(
+    deps: &Deps,
+    inv: Invocation,
+) -> Option<Option<Versioned<KnownGood>>> {
+    if inv.dry_run {
+        return None;
+    }
+    let ledger = deps.ledger();
+    let key = known_good_key(
+        &ledger,
+        &deps.config.cluster,
+        &deps.config.collector_service,
+    );
+    ledger.get::<KnownGood>(&key).await.ok()
 }
 
 /// Outcome, reason and next steps from the findings: a failed check escalates; a check that could
@@ -110,7 +133,12 @@ fn lead_reason(findings: &freshness::Findings, failing: &[&str]) -> String {
 /// Everything passed, and the revision has proven itself: it is what a rollback returns to
 /// (RUNBOOK §3). A check that passes during a rollout proves nothing about the new revision (old
 /// tasks may still be the ones writing), so nothing is recorded then.
-async fn note_known_good(deps: &Deps, findings: &freshness::Findings, r: &mut Report) {
+async fn note_known_good(
+    deps: &Deps,
+    findings: &freshness::Findings,
+    r: &mut Report,
+    read: Option<Option<Versioned<KnownGood>>>,
+) {
     let cfg = &deps.config;
     let Some(facts) = &findings.collector else {
         return;
@@ -134,7 +162,7 @@ async fn note_known_good(deps: &Deps, findings: &freshness::Findings, r: &mut Re
         recorded_at: now_epoch(),
         recorded_by: r.trigger.id.clone(),
     };
-    match record_known_good(&ledger, &cfg.cluster, &kg).await {
+    match record_known_good(&ledger, &cfg.cluster, &kg, read).await {
         Ok(true) => r.checks.push(
             Check::pass(
                 "known_good_recorded",

@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::rfc3339;
 use crate::config::Config;
-use crate::report::{Outcome, Playbook, Report, TriggerKind};
+use crate::report::{Outcome, Playbook, Report, TriggerKind, TriggerRef};
 
 /// An unconfirmed message older than this was lost (longer than any function's timeout).
 pub const LOST_AFTER_SECS: i64 = 5 * 60;
@@ -103,17 +103,25 @@ pub enum Step {
 
 /// The conversation a report belongs to, if any: the recurring checks only.
 pub fn key(r: &Report, cfg: &Config) -> Option<String> {
-    if r.dry_run || r.playbook == Playbook::AlarmGap {
+    key_for(&r.trigger, r.playbook, r.dry_run, cfg)
+}
+
+/// [`key`] of a report on `trigger` by `playbook` (known before the report is).
+pub fn key_for(
+    trigger: &TriggerRef,
+    playbook: Playbook,
+    dry_run: bool,
+    cfg: &Config,
+) -> Option<String> {
+    if dry_run || playbook == Playbook::AlarmGap {
         return None;
     }
-    match r.trigger.kind {
-        TriggerKind::Schedule if r.trigger.name != cfg.daily_rule => {
-            Some(format!("schedule:{}", r.trigger.name))
+    match trigger.kind {
+        TriggerKind::Schedule if trigger.name != cfg.daily_rule => {
+            Some(format!("schedule:{}", trigger.name))
         }
         // An alarm that is not one of ViewerAtlas's collector alarms has no conversation.
-        TriggerKind::Alarm if r.playbook != Playbook::None => {
-            Some(format!("alarm:{}", r.trigger.name))
-        }
+        TriggerKind::Alarm if playbook != Playbook::None => Some(format!("alarm:{}", trigger.name)),
         _ => None,
     }
 }

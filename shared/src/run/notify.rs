@@ -12,7 +12,7 @@ use crate::deps::Deps;
 use crate::report::conversation::{self, Conversation, Step};
 use crate::report::publish::{self, Format, PublishError};
 use crate::report::{Outcome, Playbook, Report};
-use crate::safety::ledger::{Created, Ledger, Replaced};
+use crate::safety::ledger::{Created, Ledger, Replaced, Versioned};
 
 /// What to do with the report.
 enum Plan {
@@ -33,13 +33,36 @@ fn wanted(r: &Report, cfg: &Config) -> bool {
     }
 }
 
+/// The conversation [`deliver`] will read for this report, if it is to be published (a report
+/// that announces an action is published without one).
+pub fn conversation_of(report: &Report, cfg: &Config, published: bool) -> Option<String> {
+    let unannounced = published && report.claims.is_empty();
+    conversation::key(report, cfg).filter(|_| unannounced)
+}
+
+/// The conversation record `key` ([`conversation_of`]), read ahead so that it is read with the
+/// run's other reads; `None` when there is none to read, or the read failed (then [`deliver`]
+/// reads it itself).
+pub async fn conversation_read(
+    deps: &Deps,
+    key: Option<String>,
+) -> Option<Option<Versioned<Conversation>>> {
+    let ledger = deps.ledger();
+    ledger.get(&ledger.key("conversations", &key?)).await.ok()
+}
+
 /// Publishes the report if it should reach on-call now (`true` when it did); marks it with its
-/// conversation. A report that announces an action made is always published.
-pub async fn deliver(deps: &Deps, report: &mut Report) -> Result<bool, PublishError> {
+/// conversation. A report that announces an action made is always published. `read`: the
+/// conversation record as [`conversation_read`] read it (`None`: read it now).
+pub async fn deliver(
+    deps: &Deps,
+    report: &mut Report,
+    read: Option<Option<Versioned<Conversation>>>,
+) -> Result<bool, PublishError> {
     let cfg = &deps.config;
     let plan = match conversation::key(report, cfg) {
         _ if !report.claims.is_empty() => Plan::Publish { confirm: None },
-        Some(key) => converse(deps, report, &key).await,
+        Some(key) => converse(deps, report, &key, read).await,
         None if wanted(report, cfg) => Plan::Publish { confirm: None },
         None => Plan::Quiet(format!(
             "{} runs are not published (AUTOHEAL_PUBLISH_{}=true publishes them)",
@@ -66,7 +89,12 @@ pub async fn deliver(deps: &Deps, report: &mut Report) -> Result<bool, PublishEr
 }
 
 /// Decides within the conversation `key` and records the decision before publishing.
-async fn converse(deps: &Deps, report: &mut Report, key: &str) -> Plan {
+async fn converse(
+    deps: &Deps,
+    report: &mut Report,
+    key: &str,
+    mut read: Option<Option<Versioned<Conversation>>>,
+) -> Plan {
     let cfg = &deps.config;
     let ledger = deps.ledger();
     let name = ledger.key("conversations", key);
@@ -74,9 +102,12 @@ async fn converse(deps: &Deps, report: &mut Report, key: &str) -> Plan {
     // A few tries: a concurrent run may write the record between our read and our write.
     for _ in 0..4 {
         let now = now_epoch();
-        let stored = match ledger.get::<Conversation>(&name).await {
-            Ok(s) => s,
-            Err(e) => return unrecorded(report, cfg, &e.to_string()),
+        let stored = match read.take() {
+            Some(s) => s,
+            None => match ledger.get::<Conversation>(&name).await {
+                Ok(s) => s,
+                Err(e) => return unrecorded(report, cfg, &e.to_string()),
+            },
         };
         let view = stored.as_ref().map(|v| {
             let at = v.last_modified.unwrap_or(v.value.written_at);

@@ -9,7 +9,7 @@ use crate::clock::now_epoch;
 use crate::deps::Deps;
 use crate::safety::claims::{self, Claim, ClaimStatus, Orphan};
 use crate::safety::history::{self, TargetHistory};
-use crate::safety::ledger::{Ledger, LedgerError};
+use crate::safety::ledger::{Ledger, LedgerError, Versioned};
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Delivery {
@@ -18,14 +18,20 @@ pub struct Delivery {
     pub claims: Vec<String>,
 }
 
-fn key(ledger: &Ledger, trigger_id: &str) -> String {
+pub fn key(ledger: &Ledger, trigger_id: &str) -> String {
     ledger.key("deliveries", trigger_id)
 }
 
-/// Notes that this event made `claim` (before its action is attempted).
-pub async fn note(ledger: &Ledger, trigger_id: &str, claim: &str) -> Result<(), LedgerError> {
+/// Notes that this event made `claim` (before its action is attempted), starting from the record
+/// as `read` (see [`Ledger::upsert_from`]; `None`: read it now).
+pub async fn note(
+    ledger: &Ledger,
+    trigger_id: &str,
+    claim: &str,
+    read: Option<Option<Versioned<Delivery>>>,
+) -> Result<(), LedgerError> {
     ledger
-        .upsert::<Delivery, _>(&key(ledger, trigger_id), |current| {
+        .upsert_from::<Delivery, _>(&key(ledger, trigger_id), read, |current| {
             let mut d = current.cloned().unwrap_or_default();
             if d.claims.iter().any(|c| c == claim) {
                 return None;
@@ -37,16 +43,24 @@ pub async fn note(ledger: &Ledger, trigger_id: &str, claim: &str) -> Result<(), 
     Ok(())
 }
 
-/// The claims earlier deliveries of this event made, as they stand now.
+/// The claims earlier deliveries of this event made, as they stand now, but those in `skip` (this
+/// delivery's own, which it need not read back). `read`: the event's record as read ahead
+/// (`None`: read it now).
 pub async fn earlier(
     ledger: &Ledger,
     trigger_id: &str,
+    skip: &[String],
+    read: Option<Option<Versioned<Delivery>>>,
 ) -> Result<Vec<(String, Claim)>, LedgerError> {
-    let Some(d) = ledger.get::<Delivery>(&key(ledger, trigger_id)).await? else {
+    let read = match read {
+        Some(r) => r,
+        None => ledger.get::<Delivery>(&key(ledger, trigger_id)).await?,
+    };
+    let Some(d) = read else {
         return Ok(Vec::new());
     };
     let mut out = Vec::new();
-    for k in d.value.claims {
+    for k in d.value.claims.into_iter().filter(|k| !skip.contains(k)) {
         if let Some(c) = ledger.get::<Claim>(&k).await? {
             out.push((k, c.value));
         }
@@ -71,14 +85,12 @@ pub async fn settle_earlier(
     trigger_id: &str,
     skip: &[String],
     lease_until: i64,
+    read: Option<Option<Versioned<Delivery>>>,
 ) -> Result<Vec<Earlier>, LedgerError> {
     let ledger = deps.ledger();
     let now = now_epoch();
     let mut out = Vec::new();
-    for (key, c) in earlier(&ledger, trigger_id).await? {
-        if skip.contains(&key) {
-            continue;
-        }
+    for (key, c) in earlier(&ledger, trigger_id, skip, read).await? {
         let c = match c.status {
             ClaimStatus::Claimed if c.lease_expired(now) => {
                 // Resumed and found made: this run holds the claim and announces it.

@@ -29,8 +29,9 @@ use crate::safety::actions::{ActionSpec, Intent};
 use crate::safety::claims::{self, Claim, ClaimStatus, Claimed, Held};
 use crate::safety::deliveries;
 use crate::safety::history::{self, Ask, HistoryEntry, Rail, TargetHistory};
-use crate::safety::ledger::{decision_id, Decision, Ledger, LedgerError};
+use crate::safety::ledger::{decision_id, Decision, Ledger, LedgerError, Upserted, Versioned};
 use crate::safety::mutations::MutationError;
+use crate::safety::pause::{self, Pauses};
 use crate::safety::pending::{self, PendingItem};
 
 pub use crate::safety::operator::Operator;
@@ -92,6 +93,13 @@ pub enum Verdict {
 }
 
 impl Verdict {
+    fn done(result: &str) -> Self {
+        Verdict::Done {
+            result: result.to_string(),
+            ledger: None,
+        }
+    }
+
     /// Lambda should run the event again (it does, after about 1 and 3 minutes, when the run
     /// returns an error): nothing final was decided and trying again may help.
     pub fn worth_a_retry(&self) -> bool {
@@ -120,6 +128,14 @@ pub struct Guarded {
 /// Where one intended action stands after a stage: go on, or stop with this verdict.
 type Stage<T> = Result<T, Verdict>;
 
+/// A mutation made, whose ledger writes are still to come ([`Guard::record_made`]).
+struct Made {
+    held: Held,
+    result: String,
+    /// The target's history as the reservation left it.
+    slot: Upserted<TargetHistory>,
+}
+
 pub struct Guard<'a> {
     deps: &'a Deps,
     ledger: Ledger,
@@ -130,6 +146,8 @@ pub struct Guard<'a> {
     operator: Option<Operator>,
     /// What `--force` passed for the action being decided (for its record and report).
     forced: Mutex<Option<String>>,
+    /// The pause record read ahead ([`Guard::read_ahead`]), for the first action's policy stage.
+    pauses: Mutex<Option<Pauses>>,
 }
 
 impl<'a> Guard<'a> {
@@ -144,6 +162,25 @@ impl<'a> Guard<'a> {
             seq: AtomicU32::new(0),
             operator: None,
             forced: Mutex::new(None),
+            pauses: Mutex::new(None),
+        }
+    }
+
+    /// Reads the pause record now, for the policy stage of the run's first action: a playbook
+    /// starts this with its own first reads, so the stage does not wait one round trip for it
+    /// after them. Nothing in a dry run (which applies no pause); a failed read is made again by
+    /// the policy stage, which then stops on its error as before.
+    pub async fn read_ahead(&self) {
+        if self.inv.dry_run {
+            return;
+        }
+        match pause::read(&self.ledger).await {
+            Ok(p) => {
+                if let Ok(mut slot) = self.pauses.lock() {
+                    *slot = Some(p);
+                }
+            }
+            Err(e) => tracing::debug!(error = %e, "pause record not read ahead; read when acting"),
         }
     }
 
@@ -170,16 +207,16 @@ impl<'a> Guard<'a> {
     pub async fn act(&self, intent: &Intent, spec: &ActionSpec) -> Guarded {
         let target = spec.target();
         let key = claims::claim_name(&intent.change_id, spec.kind(), &target);
-        let verdict = match self.decide_and_act(intent, spec, &key).await {
-            Ok(v) | Err(v) => v,
+        // Boxed: the stages' concurrent reads and writes make a large future (2 MiB stacks).
+        let (mut verdict, made) = match Box::pin(self.decide_and_act(intent, spec, &key)).await {
+            Ok(m) => (Verdict::done(&m.result), Some(m)),
+            Err(v) => (v, None),
         };
-        let (status, mut detail) = describe(&verdict, intent, self.config());
-        if let Some(passed) = self.forced.lock().ok().and_then(|mut f| f.take()) {
-            detail.push_str(&format!(" [{passed}]"));
-        }
+        let forced = self.forced.lock().ok().and_then(|mut f| f.take());
+        let (status, detail) = describe_forced(&verdict, intent, self.config(), forced.as_deref());
         let mut action = Action {
             kind: spec.kind().to_string(),
-            target,
+            target: target.clone(),
             status,
             detail,
             link: None,
@@ -187,19 +224,17 @@ impl<'a> Guard<'a> {
             decision_id: None,
         };
         if !self.inv.dry_run {
-            match self.record(intent, spec, &action, &verdict).await {
-                Ok(key) => {
-                    action.record = Some(crate::report::links::ledger_object(self.config(), &key));
-                    action.decision_id = Some(decision_id(&key));
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "decision could not be written to the ledger");
-                    // An action that happened must never go unrecorded without saying so.
-                    action
-                        .detail
-                        .push_str(&format!(" [ledger write failed: {e}]"));
-                }
+            // The decision and a mutation's ledger writes are independent records: written together.
+            let (recorded, unrecorded) = tokio::join!(
+                Box::pin(self.record(intent, spec, &action, &verdict)),
+                Box::pin(self.record_made(made, &target))
+            );
+            if let (Some(e), Verdict::Done { ledger, .. }) = (unrecorded, &mut verdict) {
+                *ledger = Some(e);
+                action.detail =
+                    describe_forced(&verdict, intent, self.config(), forced.as_deref()).1;
             }
+            self.link_record(&mut action, recorded);
         }
         // A change this report states as made: marked reported once the report is out.
         let announced = matches!(
@@ -214,36 +249,57 @@ impl<'a> Guard<'a> {
         }
     }
 
+    /// The action line links its decision record, or says that it could not be written.
+    fn link_record(&self, action: &mut Action, recorded: Result<String, LedgerError>) {
+        match recorded {
+            Ok(key) => {
+                action.record = Some(crate::report::links::ledger_object(self.config(), &key));
+                action.decision_id = Some(decision_id(&key));
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "decision could not be written to the ledger");
+                // An action that happened must never go unrecorded without saying so.
+                action
+                    .detail
+                    .push_str(&format!(" [ledger write failed: {e}]"));
+            }
+        }
+    }
+
     /// The stages, in order; the first to stop decides the verdict.
-    async fn decide_and_act(
-        &self,
-        intent: &Intent,
-        spec: &ActionSpec,
-        name: &str,
-    ) -> Stage<Verdict> {
+    async fn decide_and_act(&self, intent: &Intent, spec: &ActionSpec, name: &str) -> Stage<Made> {
         self.policy(intent).await?;
         let key = self.ledger.key("claims", name);
         let history_key = self.ledger.key("targets", &spec.target());
         if self.inv.dry_run {
-            return self.evaluate(intent, spec, &key, &history_key).await;
+            let (Ok(v) | Err(v)) = self.evaluate(intent, spec, &key, &history_key).await;
+            return Err(v);
         }
-        let mut held = self.claim(intent, spec, &key).await?;
+        // The target's history and the event's delivery record are read while the claim is
+        // written: neither read depends on the claim, and the writes made from them wait for it
+        // (each is conditional on the version read, so a stale read only costs a retry).
+        let delivery_key = deliveries::key(&self.ledger, &self.trigger.id);
+        let (claimed, history, delivery) = tokio::join!(
+            Box::pin(self.claim(intent, spec, &key)),
+            self.ledger.get::<TargetHistory>(&history_key),
+            self.ledger.get::<deliveries::Delivery>(&delivery_key)
+        );
+        let mut held = claimed?;
         // Noted under the event, so that a later delivery can tell what this one did; read by
         // nothing before the action, so it goes alongside the reservation.
         let (noted, reserved) = tokio::join!(
-            deliveries::note(&self.ledger, &self.trigger.id, &key),
-            self.reserve(intent, spec, &history_key, &mut held)
+            deliveries::note(&self.ledger, &self.trigger.id, &key, delivery.ok()),
+            self.reserve(intent, spec, &history_key, &mut held, history.ok())
         );
-        reserved?;
+        let slot = reserved?;
         noted.map_err(not_attempted)?;
         if let Err(reason) = spec.recheck(self.deps).await {
-            self.give_back(&history_key, &held).await;
+            self.give_back(&history_key, &held, slot).await;
             self.end(&mut held, ClaimStatus::Held, None, Some(reason.clone()))
                 .await?;
             return Err(Verdict::Held(Hold::Blocked { reason }));
         }
-        let verdict = self.apply(spec, &mut held, &history_key).await?;
-        Ok(verdict)
+        self.apply(spec, held, slot).await
     }
 
     /// Stage 1: the allow-list, the report-only switch and any pause. An approval is a human's
@@ -268,8 +324,12 @@ impl<'a> Guard<'a> {
         }
         // Like report-only, a pause is not applied in a dry run: the replay shows the plan.
         if !self.inv.dry_run {
-            let pause = crate::safety::pause::holding(&self.ledger, intent.playbook, self.now);
-            if let Some(p) = pause.await.map_err(not_attempted)? {
+            let read_ahead = self.pauses.lock().ok().and_then(|mut p| p.take());
+            let all = match read_ahead {
+                Some(all) => all,
+                None => pause::read(&self.ledger).await.map_err(not_attempted)?,
+            };
+            if let Some(p) = pause::holding_in(all, intent.playbook, self.now) {
                 return Err(Verdict::Held(Hold::Paused {
                     reason: format!("held: {}", p.describe()),
                 }));
@@ -380,7 +440,8 @@ impl<'a> Guard<'a> {
         spec: &ActionSpec,
         history_key: &str,
         held: &mut Held,
-    ) -> Stage<()> {
+        read: Option<Option<Versioned<TargetHistory>>>,
+    ) -> Stage<Upserted<TargetHistory>> {
         let entry = HistoryEntry {
             at: self.now,
             playbook: intent.playbook.name().to_string(),
@@ -394,8 +455,9 @@ impl<'a> Guard<'a> {
         let ask = self.ask(intent, &key, spec.kind());
         let mut rail = None;
         let mut passed = None;
-        self.ledger
-            .update::<TargetHistory, _>(history_key, |h| {
+        let slot = self
+            .ledger
+            .update_from::<TargetHistory, _>(history_key, read, |h| {
                 passed = self.passed_by_force(h, &ask);
                 rail = history::reserve(h, &entry, &ask, self.config());
             })
@@ -403,7 +465,7 @@ impl<'a> Guard<'a> {
             .map_err(not_attempted)?;
         self.note_forced(passed);
         let Some(rail) = rail else {
-            return Ok(());
+            return Ok(slot);
         };
         // Held back anyway; if the action is no longer needed at all, that is the truer answer.
         let verdict = match spec.recheck(self.deps).await {
@@ -426,10 +488,15 @@ impl<'a> Guard<'a> {
     }
 
     /// Stage 5: the call. An answer that never came is read back: the report says what is true.
-    async fn apply(&self, spec: &ActionSpec, held: &mut Held, history_key: &str) -> Stage<Verdict> {
+    async fn apply(
+        &self,
+        spec: &ActionSpec,
+        mut held: Held,
+        slot: Upserted<TargetHistory>,
+    ) -> Stage<Made> {
         let tag = claims::tag(&held.key);
         let (error, transient) = match spec.apply(self.deps, &tag).await {
-            Ok(result) => return Ok(self.record_success(held, history_key, result).await),
+            Ok(result) => return Ok(Made { held, result, slot }),
             Err(MutationError::Refused(e)) => (e, false),
             Err(MutationError::Unknown(e)) => match spec
                 .already_applied(self.deps, held.claim.claimed_at, &tag)
@@ -439,45 +506,47 @@ impl<'a> Guard<'a> {
                     let result = format!(
                         "{result} (the call's answer was lost: {e}; read back, it was made)"
                     );
-                    return Ok(self.record_success(held, history_key, result).await);
+                    return Ok(Made { held, result, slot });
                 }
                 Ok(None) => (format!("{e}; read back: it was not made"), true),
                 // The claim stays `claimed`: after its lease a retry reads back again.
                 Err(re) => {
-                    return Ok(Verdict::Unknown {
+                    return Err(Verdict::Unknown {
                         error: format!("{e}; reading back failed too: {re}"),
                     })
                 }
             },
         };
-        self.end(held, ClaimStatus::Failed, None, Some(error.clone()))
+        self.end(&mut held, ClaimStatus::Failed, None, Some(error.clone()))
             .await?;
-        Ok(Verdict::Failed { error, transient })
+        Err(Verdict::Failed { error, transient })
     }
 
-    /// After the mutation: the claim is done and the slot gets its result. A failure here does not
-    /// undo the mutation, so it is reported with it, not as the action failing.
-    async fn record_success(&self, held: &mut Held, history_key: &str, result: String) -> Verdict {
-        let recorded = async {
-            claims::finish(
-                &self.ledger,
-                held,
-                ClaimStatus::Done,
-                Some(result.clone()),
-                None,
-            )
-            .await?;
-            self.ledger
-                .update::<TargetHistory, _>(history_key, |h| {
-                    history::settle_slot(h, &held.key, &result)
-                })
-                .await?;
-            pending::remove(&self.ledger, &held.key).await
-        };
-        Verdict::Done {
-            ledger: recorded.await.err().map(|e| e.to_string()),
+    /// After the mutation: the claim is done, the slot gets its result and the pending queue
+    /// drops the item, all at once (independent records; a run that dies between them leaves the
+    /// claim `claimed` or the slot open, and the next delivery reads the target back and
+    /// completes both, as after a run that dies right after the call). The slot is written on the
+    /// version the reservation left, not read again. A failure here does not undo the mutation,
+    /// so it is reported with it (the error), not as the action failing.
+    async fn record_made(&self, made: Option<Made>, target: &str) -> Option<String> {
+        let Made {
+            mut held,
             result,
-        }
+            slot,
+        } = made?;
+        let history_key = self.ledger.key("targets", target);
+        let claim = held.key.clone();
+        let done = Some(result.clone());
+        let (finished, settled, unqueued) = tokio::join!(
+            claims::finish(&self.ledger, &mut held, ClaimStatus::Done, done, None),
+            self.ledger
+                .update_from::<TargetHistory, _>(&history_key, slot.versioned(), |h| {
+                    history::settle_slot(h, &claim, &result)
+                }),
+            pending::remove(&self.ledger, &claim)
+        );
+        let e = finished.and(settled.map(drop)).and(unqueued).err()?;
+        Some(e.to_string())
     }
 
     /// Ends the held claim with `status`; a deferred claim that ends leaves the pending queue.
@@ -500,10 +569,13 @@ impl<'a> Guard<'a> {
     }
 
     /// The slot of an action that was not made goes back, so it counts toward no cooldown.
-    async fn give_back(&self, history_key: &str, held: &Held) {
+    /// `slot`: the history as the reservation left it (not read again unless it changed since).
+    async fn give_back(&self, history_key: &str, held: &Held, slot: Upserted<TargetHistory>) {
         let released = self
             .ledger
-            .update::<TargetHistory, _>(history_key, |h| history::release(h, &held.key))
+            .update_from::<TargetHistory, _>(history_key, slot.versioned(), |h| {
+                history::release(h, &held.key)
+            })
             .await;
         if let Err(e) = released {
             tracing::warn!(error = %e, "a reserved slot could not be given back");
@@ -682,6 +754,20 @@ pub fn describe_verdict(v: &Verdict, cfg: &Config) -> String {
         Verdict::Done { result, .. } => result.clone(),
         Verdict::Planned => "planned".into(),
     }
+}
+
+/// [`describe`], with what `--force` passed.
+fn describe_forced(
+    v: &Verdict,
+    intent: &Intent,
+    cfg: &Config,
+    forced: Option<&str>,
+) -> (ActionStatus, String) {
+    let (status, mut detail) = describe(v, intent, cfg);
+    if let Some(passed) = forced {
+        detail.push_str(&format!(" [{passed}]"));
+    }
+    (status, detail)
 }
 
 fn describe(v: &Verdict, intent: &Intent, cfg: &Config) -> (ActionStatus, String) {

@@ -79,6 +79,57 @@ impl<T> Versioned<T> {
     }
 }
 
+/// What a read-modify-write left stored: the value, and its ETag when known (for a later
+/// `If-Match` write that need not read the record again).
+#[derive(Debug, Clone)]
+pub struct Upserted<T> {
+    pub value: Option<T>,
+    pub etag: Option<String>,
+}
+
+impl<T: Clone> Upserted<T> {
+    fn written(value: T, etag: String) -> Self {
+        Self {
+            value: Some(value),
+            etag: Some(etag),
+        }
+    }
+
+    fn stored(v: &Versioned<T>) -> Self {
+        Self {
+            value: Some(v.value.clone()),
+            etag: Some(v.etag.clone()),
+        }
+    }
+
+    fn unchanged(v: Option<Versioned<T>>) -> Self {
+        match v {
+            Some(v) => Self {
+                value: Some(v.value),
+                etag: Some(v.etag),
+            },
+            None => Self {
+                value: None,
+                etag: None,
+            },
+        }
+    }
+
+    /// As a version read, for [`Ledger::upsert_from`]: `None` when the ETag is not known.
+    pub fn versioned(self) -> Option<Option<Versioned<T>>> {
+        match (self.value, self.etag) {
+            (Some(value), Some(etag)) => Some(Some(Versioned {
+                value,
+                etag,
+                last_modified: None,
+                writer: None,
+            })),
+            (None, None) => Some(None),
+            _ => None,
+        }
+    }
+}
+
 /// The result of trying to create a record that must exist at most once.
 #[derive(Debug, Clone)]
 pub enum Created<T> {
@@ -378,7 +429,23 @@ impl Ledger {
     /// returns the new one, or `None` when nothing needs writing; it is re-applied to the latest
     /// version until the conditional write succeeds. Returns what is stored afterwards. A retry
     /// that finds its own earlier write stops there, so `f` takes effect exactly once.
-    pub async fn upsert<T, F>(&self, key: &str, mut f: F) -> Result<Option<T>, LedgerError>
+    pub async fn upsert<T, F>(&self, key: &str, f: F) -> Result<Option<T>, LedgerError>
+    where
+        T: Serialize + DeserializeOwned + Clone,
+        F: FnMut(Option<&T>) -> Option<T>,
+    {
+        Ok(self.upsert_from(key, None, f).await?.value)
+    }
+
+    /// [`Ledger::upsert`] starting from a version already read (`read`: `Some(None)` when the
+    /// record did not exist), so that the read can be made together with other calls. A stale
+    /// version only costs a retry: the conditional write fails and the record is read again.
+    pub async fn upsert_from<T, F>(
+        &self,
+        key: &str,
+        mut read: Option<Option<Versioned<T>>>,
+        mut f: F,
+    ) -> Result<Upserted<T>, LedgerError>
     where
         T: Serialize + DeserializeOwned + Clone,
         F: FnMut(Option<&T>) -> Option<T>,
@@ -386,33 +453,31 @@ impl Ledger {
         let token = write_token();
         let mut last_error = None;
         for try_no in 0..MAX_TRIES {
-            if try_no > 0 {
-                backoff(try_no - 1).await;
-            }
-            let current = match self.get::<T>(key).await {
-                Ok(c) => c,
-                Err(e) if e.is_transient() => {
-                    last_error = Some(e);
-                    continue;
+            let current = match read.take() {
+                Some(r) => r,
+                None => {
+                    if try_no > 0 {
+                        backoff(try_no - 1).await;
+                    }
+                    match self.get::<T>(key).await {
+                        Ok(c) => c,
+                        Err(e) if e.is_transient() => {
+                            last_error = Some(e);
+                            continue;
+                        }
+                        Err(e) => return Err(e),
+                    }
                 }
-                Err(e) => return Err(e),
             };
             if let Some(c) = current.as_ref().filter(|c| c.written_by(&token)) {
-                return Ok(Some(c.value.clone()));
+                return Ok(Upserted::stored(c));
             }
             let Some(next) = f(current.as_ref().map(|c| &c.value)) else {
-                return Ok(current.map(|c| c.value));
+                return Ok(Upserted::unchanged(current));
             };
-            match self
-                .write(
-                    key,
-                    &next,
-                    &token,
-                    current.as_ref().map(|c| c.etag.as_str()),
-                )
-                .await
-            {
-                Ok(Written::Yes(_)) => return Ok(Some(next)),
+            let expect = current.as_ref().map(|c| c.etag.as_str());
+            match self.write(key, &next, &token, expect).await {
+                Ok(Written::Yes(etag)) => return Ok(Upserted::written(next, etag)),
                 Ok(Written::ConditionFailed) => {}
                 Err(e) if e.is_transient() => last_error = Some(e),
                 Err(e) => return Err(e),
@@ -422,19 +487,35 @@ impl Ledger {
     }
 
     /// [`Ledger::upsert`] for records with a natural empty value: `f` edits it in place.
-    pub async fn update<T, F>(&self, key: &str, mut f: F) -> Result<T, LedgerError>
+    pub async fn update<T, F>(&self, key: &str, f: F) -> Result<T, LedgerError>
     where
         T: Serialize + DeserializeOwned + Default + Clone,
         F: FnMut(&mut T),
     {
-        let stored = self
-            .upsert::<T, _>(key, |current| {
-                let mut value = current.cloned().unwrap_or_default();
-                f(&mut value);
-                Some(value)
-            })
-            .await?;
-        Ok(stored.unwrap_or_default())
+        Ok(self
+            .update_from(key, None, f)
+            .await?
+            .value
+            .unwrap_or_default())
+    }
+
+    /// [`Ledger::update`] starting from a version already read (see [`Ledger::upsert_from`]).
+    pub async fn update_from<T, F>(
+        &self,
+        key: &str,
+        read: Option<Option<Versioned<T>>>,
+        mut f: F,
+    ) -> Result<Upserted<T>, LedgerError>
+    where
+        T: Serialize + DeserializeOwned + Default + Clone,
+        F: FnMut(&mut T),
+    {
+        self.upsert_from::<T, _>(key, read, |current| {
+            let mut value = current.cloned().unwrap_or_default();
+            f(&mut value);
+            Some(value)
+        })
+        .await
     }
 
     fn contended(&self, key: &str) -> LedgerError {

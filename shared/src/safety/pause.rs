@@ -84,17 +84,9 @@ pub async fn read(ledger: &Ledger) -> Result<Pauses, LedgerError> {
     ledger.value_or_default(&key(ledger)).await
 }
 
-/// The pause that holds `playbook` now, if any.
-pub async fn holding(
-    ledger: &Ledger,
-    playbook: Playbook,
-    now: i64,
-) -> Result<Option<Pause>, LedgerError> {
-    Ok(read(ledger)
-        .await?
-        .pauses
-        .into_iter()
-        .find(|p| p.covers(playbook, now)))
+/// The pause in `all` (the record as read) that holds `playbook` now, if any.
+pub fn holding_in(all: Pauses, playbook: Playbook, now: i64) -> Option<Pause> {
+    all.pauses.into_iter().find(|p| p.covers(playbook, now))
 }
 
 fn remember(all: &mut Pauses, event: PauseEvent) {

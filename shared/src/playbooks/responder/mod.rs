@@ -70,7 +70,13 @@ pub async fn handle(
     // Never act on a stale or resolved signal: the event may be old or redelivered. The live
     // state and the triage are independent reads, asked together (the alarm's answer arrives with
     // the evidence, not one round trip before it); for a resolved alarm the evidence goes unused.
-    let (live, t) = tokio::join!(alarm_live_state(&deps.aws, &alarm.name), triage(deps, now));
+    // The guard's pause record is read with them too, whatever the plan turns out to be.
+    let guard = Guard::for_run(deps, trigger.clone(), inv);
+    let (live, t, ()) = tokio::join!(
+        alarm_live_state(&deps.aws, &alarm.name),
+        triage(deps, now),
+        guard.read_ahead()
+    );
     if !still_firing(live, alarm, &mut r) {
         return r;
     }
@@ -101,7 +107,6 @@ pub async fn handle(
             Box::pin(rollback::roll_back(deps, req, r, inv)).await
         }
         Plan::Redeploy { why } => {
-            let guard = Guard::for_run(deps, trigger, inv);
             redeploy(
                 deps,
                 &guard,
