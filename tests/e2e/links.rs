@@ -268,13 +268,7 @@ async fn commands_for_the_human_are_complete_with_region_and_configured_names() 
         &custom,
     )
     .await;
-    // A deployment whose collector logs to a group of its own: the step names that group. No
-    // template deployment names that group, so the call check counts the calls from here on
-    // instead of deciding them against the template's policies.
-    world.emulator.post(
-        "/_world/calls/off-template",
-        &json!({"reason": "COLLECTOR_LOG_GROUP names a group of no template deployment"}),
-    );
+    // A deployment whose collector logs to a group of its own: the step names that group.
     world.scenario("stale", json!({"minutes": 240}));
     // The template has no parameter for the log group: the call check counts the calls from here
     // on instead of deciding them against the template's policies.
