@@ -271,28 +271,13 @@ fn rule_of_family<'a>(cfg: &'a Config, family: &str) -> Option<&'a str> {
     }
 }
 
-/// The log group a `log_scan` check read, from the group its detail starts with.
-fn scanned_group<'a>(cfg: &'a Config, detail: &str) -> Option<&'a str> {
-    [
-        &cfg.collector_log_group,
-        &cfg.analysis_log_group,
-        &cfg.vod_log_group,
-    ]
-    .into_iter()
-    .find(|g| detail.starts_with(&format!("{g}:")))
-    .map(String::as_str)
-}
-
-/// The alarm an `alarm_defined` check is about, from the alarm name its detail starts with.
-fn named_alarm<'a>(cfg: &'a Config, detail: &str) -> Option<&'a str> {
-    [
-        &cfg.alarm_unavailable,
-        &cfg.alarm_snapshot_stalled,
-        &cfg.alarm_error_spike,
-    ]
-    .into_iter()
-    .find(|a| detail.starts_with(&format!("{a} ")))
-    .map(String::as_str)
+/// Which of `names` a check's detail is about: the one it starts with, followed by `after`
+/// (a `log_scan` detail starts "<group>:", an `alarm_defined` one "<alarm> ").
+fn named_in<'a>(names: [&'a String; 3], detail: &str, after: char) -> Option<&'a str> {
+    names
+        .into_iter()
+        .find(|n| detail.starts_with(&format!("{n}{after}")))
+        .map(String::as_str)
 }
 
 /// The console page for a check, by what it is about. `now` ends the log windows.
@@ -312,7 +297,14 @@ pub fn for_check(cfg: &Config, r: &Report, c: &Check, now: i64) -> Option<String
         | "deployment_started" => svc("deployments"),
         "stopped_tasks" | "blast_radius" => svc("tasks"),
         "collector_recent_logs" => log_group(cfg, &cfg.collector_log_group, window_start, end),
-        "log_scan" => log_group(cfg, scanned_group(cfg, &c.detail)?, window_start, end),
+        "log_scan" => {
+            let groups = [
+                &cfg.collector_log_group,
+                &cfg.analysis_log_group,
+                &cfg.vod_log_group,
+            ];
+            log_group(cfg, named_in(groups, &c.detail, ':')?, window_start, end)
+        }
         "s3_snapshot_freshness" => {
             let today = crate::clock::civil_date(now);
             let prefix = format!(
@@ -326,7 +318,14 @@ pub fn for_check(cfg: &Config, r: &Report, c: &Check, now: i64) -> Option<String
         "schedule_targets_current" => console(cfg, &["events", "home"], &[], Some("/rules")),
         "consecutive_failures" => rule(cfg, rule_of_family(cfg, &r.trigger.name)?),
         "alarm_live_state" => alarm(cfg, &r.trigger.name),
-        "alarm_defined" => alarm(cfg, named_alarm(cfg, &c.detail)?),
+        "alarm_defined" => {
+            let alarms = [
+                &cfg.alarm_unavailable,
+                &cfg.alarm_snapshot_stalled,
+                &cfg.alarm_error_spike,
+            ];
+            alarm(cfg, named_in(alarms, &c.detail, ' ')?)
+        }
         "alarms" => alarms(cfg),
         "twitch_secrets" | "twitch_token" | "twitch_token_validation" | "log_lines_withheld" => {
             secret(cfg, &cfg.oauth_secret_id)
