@@ -483,28 +483,38 @@ mod tests {
         v.iter().map(|s| s.to_string()).collect()
     }
 
+    /// The verdict's name, for tables of lines and verdicts.
+    fn verdict(r: RunResult) -> &'static str {
+        match r {
+            RunResult::Success(_) => "success",
+            RunResult::Transient(_) => "transient",
+            RunResult::NoInput(_) => "no input",
+            RunResult::Deterministic(_) => "deterministic",
+            RunResult::Auth(_) => "auth",
+        }
+    }
+
     #[test]
     fn analysis_exit_zero_is_not_success() {
-        let lines = l(&["ANALYSIS PIPELINE START", "ERROR - Pipeline failed: boom"]);
-        assert!(matches!(
-            judge(Job::Analysis, &lines, &[0], None),
-            RunResult::Transient(_)
-        ));
-        let lines = l(&["ERROR - ❌ No analysis input data found in S3 prefixes 'raw/snapshots'"]);
-        assert!(matches!(
-            judge(Job::Analysis, &lines, &[0], None),
-            RunResult::NoInput(_)
-        ));
-        let lines = l(&["ERROR - Graph has no edges. Try lowering overlap_threshold."]);
-        assert!(matches!(
-            judge(Job::Analysis, &lines, &[0], None),
-            RunResult::Deterministic(_)
-        ));
-        let lines = l(&["INFO - ✅ ANALYSIS PIPELINE COMPLETE"]);
-        assert!(matches!(
-            judge(Job::Analysis, &lines, &[0], None),
-            RunResult::Success(_)
-        ));
+        for (line, want) in [
+            ("ERROR - Pipeline failed: boom", "transient"),
+            (
+                "ERROR - ❌ No analysis input data found in S3 prefixes 'raw/snapshots'",
+                "no input",
+            ),
+            (
+                "ERROR - Graph has no edges. Try lowering overlap_threshold.",
+                "deterministic",
+            ),
+            ("INFO - ✅ ANALYSIS PIPELINE COMPLETE", "success"),
+        ] {
+            let lines = l(&["ANALYSIS PIPELINE START", line]);
+            assert_eq!(
+                verdict(judge(Job::Analysis, &lines, &[0], None)),
+                want,
+                "{line}"
+            );
+        }
     }
 
     #[test]

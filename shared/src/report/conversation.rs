@@ -374,15 +374,19 @@ mod tests {
         );
     }
 
+    /// The conversation a first escalation opens.
+    fn opened_by(r: &Report) -> Conversation {
+        match decide(r, "k", None, 0, 4 * H) {
+            Step::Send {
+                record: Some(c), ..
+            } => c,
+            other => panic!("no conversation opened: {other:?}"),
+        }
+    }
+
     #[test]
     fn an_action_ends_the_conversation_so_a_relapse_is_news() {
-        let esc = run("e1", Outcome::Escalated, &["a"]);
-        let Step::Send {
-            record: Some(c), ..
-        } = decide(&esc, "k", None, 0, 4 * H)
-        else {
-            panic!()
-        };
+        let c = opened_by(&run("e1", Outcome::Escalated, &["a"]));
         let fixed = run("f1", Outcome::Remediated, &[]);
         assert_eq!(
             decide(&fixed, "k", Some((&c, 600)), 600, 4 * H),
@@ -403,12 +407,7 @@ mod tests {
     #[test]
     fn a_redelivery_is_quiet_once_published_and_sent_again_if_not() {
         let r = run("e1", Outcome::Escalated, &["a"]);
-        let Step::Send {
-            record: Some(c), ..
-        } = decide(&r, "k", None, 0, 4 * H)
-        else {
-            panic!()
-        };
+        let c = opened_by(&r);
         // The earlier attempt died before publishing: the same event sends it again.
         assert!(matches!(
             decide(&r, "k", Some((&c, 60)), 60, 4 * H),

@@ -72,6 +72,12 @@ impl<'a> Signals<'a> {
         }
     }
 
+    /// How many times the logs show any of `signatures`; `None` when they never do.
+    fn seen(&self, signatures: &[Signature]) -> Option<usize> {
+        let n: usize = signatures.iter().map(|sig| self.t.count(*sig)).sum();
+        (n > 0).then_some(n)
+    }
+
     fn escalate(&self, why: String, steps: Vec<String>) -> Option<Decision> {
         Some((self.playbook, Plan::Escalate { why, steps }))
     }
@@ -210,10 +216,7 @@ fn auth_failures_in_logs(s: &Signals) -> Option<Decision> {
 }
 
 fn client_id_mismatch(s: &Signals) -> Option<Decision> {
-    let n = s.t.count(Signature::ClientRejected);
-    if n == 0 {
-        return None;
-    }
+    let n = s.seen(&[Signature::ClientRejected])?;
     s.escalate(
         format!("Twitch rejects the request with HTTP 400/403 ({n} times): client id and token do not match"),
         vec![format!(
@@ -224,10 +227,7 @@ fn client_id_mismatch(s: &Signals) -> Option<Decision> {
 }
 
 fn s3_denied(s: &Signals) -> Option<Decision> {
-    let n = s.t.count(Signature::S3AccessDenied) + s.t.count(Signature::UploadFailed);
-    if n == 0 {
-        return None;
-    }
+    let n = s.seen(&[Signature::S3AccessDenied, Signature::UploadFailed])?;
     s.escalate(
         format!("the collector cannot write to S3 ({n} access-denied or upload failures); a redeploy does not change IAM"),
         vec!["Check the collector task role's S3 policy: HeadBucket needs s3:ListBucket without a prefix condition (VIEWERATLAS.md §8, defect 1)".into()],
@@ -235,10 +235,7 @@ fn s3_denied(s: &Signals) -> Option<Decision> {
 }
 
 fn discovery_failing(s: &Signals) -> Option<Decision> {
-    let n = s.t.count(Signature::ChannelDiscovery);
-    if n == 0 {
-        return None;
-    }
+    let n = s.seen(&[Signature::ChannelDiscovery])?;
     s.escalate(
         format!("channel discovery keeps failing ({n} ChannelDiscoveryError) without an auth error: likely the outbound network path or Twitch itself"),
         vec!["Verify the outbound network path from the ECS tasks (subnet route, NAT or public IP) (RUNBOOK §6 B)".into()],
