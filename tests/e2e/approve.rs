@@ -1,7 +1,7 @@
 //! `autoheal approve <decision-id>`: a report-only (or paused, or not allow-listed) decision is
 //! carried out exactly as recorded, once, through the guard with a fresh live re-check.
 
-use autoheal::run::{self, Function, RunOptions};
+use autoheal::run::Function;
 use autoheal_tests::{sample_event, World};
 use serde_json::{json, Value};
 
@@ -14,17 +14,7 @@ const STALLED: &str = "ViewerAtlas-Collector-Snapshot-Stalled";
 async fn stalled_alarm(world: &World, id: &str) -> Value {
     let mut ev = sample_event("alarm-eventbridge-snapshot-stalled.json");
     ev["id"] = json!(id);
-    let deps = world.deps_with(REPORT_ONLY).await;
-    // Boxed: a run's future is large for a 2 MiB test thread.
-    let r = Box::pin(run::handle(
-        &deps,
-        Function::AlarmResponder,
-        &ev,
-        RunOptions::default(),
-    ))
-    .await
-    .expect("run");
-    serde_json::to_value(r).unwrap()
+    world.run(Function::AlarmResponder, &ev, REPORT_ONLY).await
 }
 
 /// The held action's decision id, and the approve command the report names for it.

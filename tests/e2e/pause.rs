@@ -10,17 +10,7 @@ const ALICE: &[(&str, &str)] = &[("AUTOHEAL_OPERATOR", "alice")];
 async fn stalled_alarm(world: &World, id: &str, extra: &[(&str, &str)]) -> Value {
     let mut ev = sample_event("alarm-eventbridge-snapshot-stalled.json");
     ev["id"] = json!(id);
-    let deps = world.deps_with(extra).await;
-    // Boxed: a run's future is large for a 2 MiB test thread.
-    let r = Box::pin(run::handle(
-        &deps,
-        Function::AlarmResponder,
-        &ev,
-        RunOptions::default(),
-    ))
-    .await
-    .expect("run");
-    serde_json::to_value(r).unwrap()
+    world.run(Function::AlarmResponder, &ev, extra).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -8,11 +8,17 @@ const STALLED: &str = "ViewerAtlas-Collector-Snapshot-Stalled";
 const UNAVAILABLE: &str = "ViewerAtlas-ECSCollector-Unavailable";
 
 async fn respond(world: &World, ev: &Value) -> Value {
-    let deps = world.deps().await;
-    let r = run::handle(&deps, Function::AlarmResponder, ev, RunOptions::default())
-        .await
-        .expect("run");
-    serde_json::to_value(r).unwrap()
+    world.run(Function::AlarmResponder, ev, &[]).await
+}
+
+/// The Snapshot-Stalled alarm, in ALARM in the world and delivered by EventBridge.
+async fn stalled_alarm(world: &World) -> Value {
+    world.scenario("alarm", json!({"alarm": STALLED}));
+    respond(
+        world,
+        &sample_event("alarm-eventbridge-snapshot-stalled.json"),
+    )
+    .await
 }
 
 fn checks_named<'a>(r: &'a Value, name: &str) -> Vec<&'a Value> {
@@ -151,12 +157,7 @@ async fn s3_access_denied_is_escalated_with_the_iam_finding() {
     let world = World::healthy();
     world.scenario("collector-stalled", json!({}));
     world.scenario("s3-denied", json!({}));
-    world.scenario("alarm", json!({"alarm": STALLED}));
-    let r = respond(
-        &world,
-        &sample_event("alarm-eventbridge-snapshot-stalled.json"),
-    )
-    .await;
+    let r = stalled_alarm(&world).await;
     assert_eq!(r["outcome"], "escalated", "{r:#}");
     assert!(r["reason"].as_str().unwrap().contains("cannot write to S3"));
     assert!(r["next_steps"][0]
@@ -213,12 +214,7 @@ async fn a_client_id_mismatch_is_escalated_with_the_secret_to_compare() {
             "update_channels.ChannelDiscoveryError: Twitch API request rejected with HTTP 403. Check TWITCH_CLIENT_ID and TWITCH_OAUTH_TOKEN."
         ]}),
     );
-    world.scenario("alarm", json!({"alarm": STALLED}));
-    let r = respond(
-        &world,
-        &sample_event("alarm-eventbridge-snapshot-stalled.json"),
-    )
-    .await;
+    let r = stalled_alarm(&world).await;
     assert_eq!(r["outcome"], "escalated", "{r:#}");
     assert!(
         r["reason"]
@@ -321,12 +317,7 @@ async fn an_active_collector_without_saved_lines_is_not_restarted() {
             "2026-12-03 10:00:06,001 - __main__ - INFO - ✓ Collection cycle complete",
         ]}),
     );
-    world.scenario("alarm", json!({"alarm": STALLED}));
-    let r = respond(
-        &world,
-        &sample_event("alarm-eventbridge-snapshot-stalled.json"),
-    )
-    .await;
+    let r = stalled_alarm(&world).await;
     assert_eq!(r["outcome"], "escalated", "{r:#}");
     assert!(
         r["reason"].as_str().unwrap().contains("daily dedup"),
@@ -343,12 +334,7 @@ async fn s3_denied_outranks_a_recent_release() {
     world.scenario("collector-stalled", json!({}));
     world.scenario("s3-denied", json!({}));
     world.scenario("recent-deploy", json!({"minutes": 20}));
-    world.scenario("alarm", json!({"alarm": STALLED}));
-    let r = respond(
-        &world,
-        &sample_event("alarm-eventbridge-snapshot-stalled.json"),
-    )
-    .await;
+    let r = stalled_alarm(&world).await;
     assert_eq!(r["outcome"], "escalated", "{r:#}");
     assert_ne!(r["playbook"], "rollback", "{r:#}");
     assert!(
@@ -375,12 +361,7 @@ async fn autoheals_own_redeploy_is_not_a_release() {
     .expect("rotation");
     assert_eq!(rotated.outcome.name(), "remediated");
     world.scenario("collector-stalled", json!({"minutes": 90}));
-    world.scenario("alarm", json!({"alarm": STALLED}));
-    let r = respond(
-        &world,
-        &sample_event("alarm-eventbridge-snapshot-stalled.json"),
-    )
-    .await;
+    let r = stalled_alarm(&world).await;
     assert_ne!(r["playbook"], "rollback", "{r:#}");
     assert!(
         !r["reason"].as_str().unwrap().contains("deploy-related"),
@@ -400,12 +381,7 @@ async fn secret_values_in_log_lines_are_redacted_in_every_sample() {
             format!("2026-12-03 10:20:01,123 - get_viewers - ERROR - [xqc] Auth failed. Check TWITCH_OAUTH_TOKEN (sent {SENTINEL_TOKEN} with client {SENTINEL_CLIENT_ID})"),
         ]}),
     );
-    world.scenario("alarm", json!({"alarm": STALLED}));
-    let r = respond(
-        &world,
-        &sample_event("alarm-eventbridge-snapshot-stalled.json"),
-    )
-    .await;
+    let r = stalled_alarm(&world).await;
     let text = r.to_string();
     assert!(text.contains("[REDACTED]"), "{r:#}");
     assert!(!text.contains(SENTINEL_TOKEN) && !text.contains(SENTINEL_CLIENT_ID));

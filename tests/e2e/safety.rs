@@ -394,29 +394,14 @@ async fn a_change_held_by_the_cooldown_is_carried_out_by_the_next_scheduled_run(
     assert_eq!(second["outcome"], "deferred", "{second:#}");
     assert_eq!(world.calls("UpdateService"), 1);
 
-    let deps = world.deps().await;
     let schedule = sample_event("schedule-freshness.json");
     // Before the cooldown ends the scheduled run leaves it waiting.
-    run::handle(
-        &deps,
-        Function::FreshnessCheck,
-        &schedule,
-        RunOptions::default(),
-    )
-    .await
-    .expect("freshness run");
+    world.run(Function::FreshnessCheck, &schedule, &[]).await;
     assert_eq!(world.calls("UpdateService"), 1);
     world.published();
 
     world.age_ledger(31.0);
-    run::handle(
-        &deps,
-        Function::FreshnessCheck,
-        &schedule,
-        RunOptions::default(),
-    )
-    .await
-    .expect("freshness run");
+    world.run(Function::FreshnessCheck, &schedule, &[]).await;
     assert_eq!(
         world.calls("UpdateService"),
         2,
@@ -435,14 +420,7 @@ async fn a_change_held_by_the_cooldown_is_carried_out_by_the_next_scheduled_run(
 
     // Done is done: later scheduled runs find nothing pending.
     world.age_ledger(31.0);
-    run::handle(
-        &deps,
-        Function::FreshnessCheck,
-        &schedule,
-        RunOptions::default(),
-    )
-    .await
-    .expect("freshness run");
+    world.run(Function::FreshnessCheck, &schedule, &[]).await;
     assert_eq!(world.calls("UpdateService"), 2);
 }
 

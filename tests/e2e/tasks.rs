@@ -24,13 +24,7 @@ fn stopped(family: &str, task_id: &str, started_by: &str) -> Value {
 }
 
 async fn watch(world: &World, ev: &Value, extra: &[(&str, &str)]) -> Value {
-    let deps = world.deps_with(extra).await;
-    serde_json::to_value(
-        run::handle(&deps, Function::TaskWatch, ev, RunOptions::default())
-            .await
-            .expect("run"),
-    )
-    .unwrap()
+    world.run(Function::TaskWatch, ev, extra).await
 }
 
 fn log(world: &World, family: &str, task_id: &str, kind: &str) {
@@ -307,18 +301,10 @@ async fn a_manual_run_held_by_the_cooldown_is_started_by_the_next_scheduled_run(
     assert_eq!(second["actions"][0]["status"], "deferred");
     assert_eq!(world.calls("RunTask"), 1);
 
-    let deps = world.deps().await;
     let schedule = sample_event("schedule-freshness.json");
     world.published();
     world.age_ledger(31.0);
-    run::handle(
-        &deps,
-        Function::FreshnessCheck,
-        &schedule,
-        RunOptions::default(),
-    )
-    .await
-    .expect("freshness run");
+    world.run(Function::FreshnessCheck, &schedule, &[]).await;
     assert_eq!(
         world.calls("RunTask"),
         2,
@@ -338,13 +324,6 @@ async fn a_manual_run_held_by_the_cooldown_is_started_by_the_next_scheduled_run(
 
     // Done is done: the next scheduled run starts nothing.
     world.age_ledger(31.0);
-    run::handle(
-        &deps,
-        Function::FreshnessCheck,
-        &schedule,
-        RunOptions::default(),
-    )
-    .await
-    .expect("freshness run");
+    world.run(Function::FreshnessCheck, &schedule, &[]).await;
     assert_eq!(world.calls("RunTask"), 2);
 }
