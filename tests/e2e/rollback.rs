@@ -159,18 +159,8 @@ async fn a_late_failure_event_for_a_replaced_deployment_is_ignored_naming_it() {
 async fn known_good_is_recorded_only_for_a_settled_completed_revision() {
     let world = World::healthy();
     record_known_good(&world).await;
-    let deps = world.deps().await;
-    let check = || async {
-        let r = run::handle(
-            &deps,
-            Function::FreshnessCheck,
-            &sample_event("schedule-freshness.json"),
-            RunOptions::default(),
-        )
-        .await
-        .expect("run");
-        serde_json::to_value(r).unwrap()
-    };
+    let schedule = sample_event("schedule-freshness.json");
+    let check = || world.run(Function::FreshnessCheck, &schedule, &[]);
     world.scenario("rollout", json!({"tag": "8badc0d"}));
     let during = check().await;
     assert_eq!(during["outcome"], "healthy", "{during:#}");
