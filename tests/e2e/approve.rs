@@ -134,3 +134,40 @@ fn approving_what_cannot_be_approved_exits_2_and_changes_nothing() {
     }
     assert_eq!(world.state(), before);
 }
+
+/// The approving process dies after `UpdateService` reached ECS, before it recorded anything (a
+/// closed laptop, a killed shell). The human approves again: the claim's lease is over, the
+/// second approval reads back the deployment the first one made, reports it, and makes none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_approval_that_died_after_the_call_is_not_repeated_by_the_next() {
+    let world = World::healthy();
+    world.scenario("collector-stalled", json!({"minutes": 90}));
+    world.scenario("alarm", json!({"alarm": STALLED}));
+    let id = held_decision(&stalled_alarm(&world, "held-crash").await);
+    let mut env = REPORT_ONLY.to_vec();
+    env.push(("AUTOHEAL_CLAIM_LEASE_SECONDS", "3"));
+
+    let hold = json!({"ops": {"UpdateService": {"times": 1, "apply": true, "hold": true}}});
+    world.emulator.post("/_world/faults", &hold);
+    let mut first = world.cli_spawn(&["approve", &id], "", &env);
+    world.wait_for_held("UpdateService", std::time::Duration::from_secs(60));
+    first.kill().expect("kill the approving process");
+    let _ = first.wait();
+    world.emulator.post("/_world/faults", &json!({"ops": {}}));
+    assert_eq!(world.calls("UpdateService"), 1, "the call reached ECS");
+
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    let again = world.cli(&["approve", &id], "", &env);
+    assert_eq!(again.code, 0, "{}\n{}", again.stdout, again.stderr);
+    let r = again.report();
+    assert_eq!(r["outcome"], "remediated", "{r:#}");
+    assert_eq!(r["actions"][0]["status"], "done", "{r:#}");
+    assert!(
+        r["actions"][0]["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("deployment ecs-svc/"),
+        "the report states the deployment the dead run made: {r:#}"
+    );
+    assert_eq!(world.calls("UpdateService"), 1, "no second deployment");
+}
